@@ -98,5 +98,3 @@ class ErrorResponse(Model):
     jsonrpc: Literal["2.0"]
     id: RequestId | None
     error: ErrorObject
-
-

@@ -4,6 +4,8 @@ Every error the library raises derives from :class:`AgentlinkError`::
 
     AgentlinkError
     ├── UsageError                  the API was called wrongly (a local bug)
+    ├── ProtocolError
+    │   └── RemoteProtocolError     the peer sent a frame that breaks the protocol
     ├── TransportError              frames could not be moved
     │   ├── ConnectError
     │   ├── ReadError
@@ -66,7 +68,9 @@ __all__ = [
     "Overloaded",
     "ParseError",
     "PayloadTooLarge",
+    "ProtocolError",
     "ReadError",
+    "RemoteProtocolError",
     "RpcError",
     "TaskNotCancelable",
     "TaskNotFound",
@@ -92,6 +96,15 @@ class AgentlinkError(Exception):
 
 class UsageError(AgentlinkError):
     """The library was used in a way it does not support (a bug in the calling code)."""
+
+
+class ProtocolError(AgentlinkError):
+    """A frame broke the protocol."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent a frame that breaks the protocol (for example a reply that is not
+    JSON-RPC, or that answers an id we never sent)."""
 
 
 class TransportError(AgentlinkError):

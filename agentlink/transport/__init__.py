@@ -1,0 +1,6 @@
+"""Bindings that move agentlink frames: in-process memory (default), HTTP and NATS."""
+
+from ._base import FrameHandler, Origin, Transport
+from ._memory import MemoryNetwork, MemoryTransport
+
+__all__ = ["FrameHandler", "MemoryNetwork", "MemoryTransport", "Origin", "Transport"]

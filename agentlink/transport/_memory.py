@@ -1,0 +1,93 @@
+"""The in-process binding: the embedded default.
+
+A request is a direct await of the receiver's frame handler: no task, no stream, no
+copy. Frames still go through the codec on both sides, so behaviour equals the wire.
+Because the handler runs in the caller's task, cancelling the caller cancels the work,
+and the caller's deadline scope covers it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+
+from agentlink.model import AgentNotFound, TransportClosed, UsageError
+
+from ._base import FrameHandler, Origin
+
+__all__ = ["MemoryNetwork", "MemoryTransport"]
+
+
+@dataclass
+class MemoryNetwork:
+    """The address table that memory transports in one process share."""
+
+    handlers: dict[str, FrameHandler] = field(default_factory=dict)
+
+
+class MemoryTransport:
+    """In-process transport. Transports built on the same :class:`MemoryNetwork` reach
+    each other; each gets its own by default.
+
+    Example:
+        >>> import anyio
+        >>> async def echo(frame: bytes, origin: Origin) -> bytes:
+        ...     return frame
+        >>> async def main() -> bytes:
+        ...     t = MemoryTransport()
+        ...     await t.bind("a", echo)
+        ...     return await t.request("a", b"{}")
+        >>> anyio.run(main)
+        b'{}'
+    """
+
+    binding = "memory"
+
+    def __init__(self, network: MemoryNetwork | None = None, *, identity: str | None = None):
+        self.network = network if network is not None else MemoryNetwork()
+        self._origin = Origin("memory", identity=identity)
+        self._bound: set[str] = set()
+        self._closed = False
+
+    def _handler(self, address: str) -> FrameHandler:
+        if self._closed:
+            raise TransportClosed("memory transport is closed")
+        handler = self.network.handlers.get(address)
+        if handler is None:
+            raise AgentNotFound(f"no agent {address!r} on this network", data={"agent": address})
+        return handler
+
+    async def request(self, address: str, frame: bytes, *, timeout: float | None = None) -> bytes:
+        handler = self._handler(address)
+        if timeout is None:
+            reply = await handler(frame, self._origin)
+        else:
+            with anyio.fail_after(timeout):
+                reply = await handler(frame, self._origin)
+        if reply is None:
+            # Only notifications go unanswered; a request without reply is a peer bug.
+            raise UsageError("request frame got no reply (was it a notification?)")
+        return reply
+
+    async def notify(self, address: str, frame: bytes) -> None:
+        await self._handler(address)(frame, self._origin)
+
+    async def bind(self, address: str, handler: FrameHandler) -> str:
+        if self._closed:
+            raise TransportClosed("memory transport is closed")
+        if address in self.network.handlers:
+            raise UsageError(f"address {address!r} is already bound")
+        self.network.handlers[address] = handler
+        self._bound.add(address)
+        return f"memory://{address}"
+
+    async def unbind(self, address: str) -> None:
+        if address in self._bound:
+            self._bound.discard(address)
+            self.network.handlers.pop(address, None)
+
+    async def aclose(self) -> None:
+        for address in list(self._bound):
+            await self.unbind(address)
+        self._closed = True
