@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field
 
@@ -33,7 +33,7 @@ Profile = Literal[
     "safe-actuation",
     "security",
 ]
-PROFILES: tuple[str, ...] = Profile.__args__
+PROFILES: tuple[str, ...] = get_args(Profile)
 Binding = Annotated[str, Field(pattern=r"^(memory|http|nats|x-[a-z0-9][a-z0-9-]*)$")]
 Tag = Annotated[str, Field(min_length=1, max_length=128)]
 

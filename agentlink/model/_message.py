@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ._base import ContentType, Model, Timestamp
 
@@ -23,7 +23,7 @@ Performative = Literal[
     "subscribe",
     "not-understood",
 ]
-PERFORMATIVES: tuple[str, ...] = Performative.__args__
+PERFORMATIVES: tuple[str, ...] = get_args(Performative)
 
 InteractionProtocol = Literal[
     "request", "query", "subscribe", "contract-net", "iterated-contract-net"

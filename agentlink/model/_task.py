@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
 
@@ -24,7 +24,7 @@ __all__ = [
 TaskState = Literal[
     "submitted", "working", "input-required", "completed", "failed", "canceled", "rejected"
 ]
-TASK_STATES: tuple[str, ...] = TaskState.__args__
+TASK_STATES: tuple[str, ...] = get_args(TaskState)
 TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed", "canceled", "rejected"})
 TaskId = Annotated[str, Field(min_length=1, max_length=256)]
 

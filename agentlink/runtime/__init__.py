@@ -1,0 +1,16 @@
+"""The reference runtime: agents, tools, peers, tasks, events and interaction protocols."""
+
+from ._agent import Agent, MessageContext
+from ._context import ToolContext
+from ._peer import Peer, TaskHandle
+from ._runtime import ReportedError, Runtime
+
+__all__ = [
+    "Agent",
+    "MessageContext",
+    "Peer",
+    "ReportedError",
+    "Runtime",
+    "TaskHandle",
+    "ToolContext",
+]

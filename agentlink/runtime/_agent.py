@@ -1,0 +1,313 @@
+"""Agent: what an agent is (its card) and what it does (tools, message and event handlers).
+
+An :class:`Agent` is declared once and hosted by a :class:`~agentlink.runtime.Runtime`::
+
+    cnc = Agent("cnc-7", role="execution", capabilities=["machining.milling"], assets=["cnc-7"])
+
+    @cnc.tool(safety="actuates", requires_approval=True, idempotent=True)
+    async def set_spindle_speed(rpm: int) -> dict[str, int]:
+        return {"rpm": rpm}
+
+The runtime serves it over a transport; other agents reach it through a
+:class:`~agentlink.runtime.Peer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+from pydantic import BaseModel, TypeAdapter
+
+from agentlink.core._validator import SchemaValidator
+from agentlink.model import (
+    PROTOCOL_VERSION,
+    AgentCard,
+    Event,
+    EventTopic,
+    Message,
+    UsageError,
+)
+
+from ._context import ToolContext
+from ._peer import Peer
+from ._toolspec import ToolSpec, build_tool
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+
+__all__ = ["Agent", "MessageContext"]
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+MessageHandler = Callable[[Message, "MessageContext"], Awaitable[Message | None]]
+EventHandler = Callable[[Event], Awaitable[None]]
+
+
+@dataclass(slots=True, frozen=True)
+class MessageContext:
+    """Who sent a message and in which conversation."""
+
+    agent: Agent
+    sender: str | None
+    conversation_id: str | None
+    message_id: str
+    meta: dict[str, Any]
+
+    def peer(self, agent_id: str) -> Peer:
+        return self.agent.peer(agent_id)
+
+    def reply_to_sender(self) -> Peer:
+        """A peer for the sender, to answer later within the same conversation."""
+        if self.sender is None:
+            raise UsageError("the message named no sender")
+        return self.agent.peer(self.sender)
+
+
+@dataclass(slots=True)
+class MessageRoute:
+    performative: str | None
+    content_type: str | None
+    handler: MessageHandler
+    validator: SchemaValidator | None
+
+
+@dataclass(slots=True)
+class EventRoute:
+    pattern: str
+    handler: EventHandler
+
+
+class Agent:
+    """An agent's declaration: identity, role, capabilities, tools and handlers.
+
+    Args:
+        id: unique agent id (``[A-Za-z0-9._:-]``, up to 128 characters).
+        role: ``perception``, ``demand``, ``execution``, ``decision``, ``evaluation`` or
+            ``x-<custom>``.
+        name: display name (default: the id).
+        description: what the agent is for.
+        capabilities: dotted capability names, e.g. ``vision.defect-detection``.
+        assets: ids of the physical assets it serves.
+        tags: free search tags.
+        version: the agent's own version.
+    """
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        role: str,
+        name: str | None = None,
+        description: str = "",
+        capabilities: Iterable[str] = (),
+        assets: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        version: str = "0.1.0",
+    ) -> None:
+        self.id = id
+        self.role = role
+        self.name = name or id
+        self.description = description
+        self.capabilities = list(capabilities)
+        self.assets = list(assets)
+        self.tags = list(tags)
+        self.version = version
+        self.tools: dict[str, ToolSpec] = {}
+        self.message_routes: list[MessageRoute] = []
+        self.event_routes: list[EventRoute] = []
+        self.event_topics: list[EventTopic] = []
+        self.runtime: Runtime | None = None
+        self._card: AgentCard | None = None
+        self.card  # noqa: B018 - validate id, role and capabilities now, not at first use
+
+    def __repr__(self) -> str:
+        return f"Agent({self.id!r}, role={self.role!r})"
+
+    # -- declaring -----------------------------------------------------------------------
+
+    @overload
+    def tool(self, func: F, /) -> F: ...
+
+    @overload
+    def tool(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        safety: Literal["read-only", "actuates"] = "read-only",
+        requires_approval: bool = False,
+        approvals: int = 1,
+        approvers: Iterable[str] | None = None,
+        idempotent: bool = False,
+        task: bool = False,
+        timeout: float | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def tool(  # type: ignore[misc]  # mypy misreads the positional-only overload pair
+        self,
+        func: Callable[..., Awaitable[Any]] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        safety: Literal["read-only", "actuates"] = "read-only",
+        requires_approval: bool = False,
+        approvals: int = 1,
+        approvers: Iterable[str] | None = None,
+        idempotent: bool = False,
+        task: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        """Declare an ``async def`` function as a tool.
+
+        The input schema comes from the parameters' type hints, the output schema from
+        the return annotation. A parameter annotated :class:`ToolContext` receives the
+        call's context and is not part of the schema.
+
+        Args:
+            name: tool name (default: the function name).
+            description: default: the docstring.
+            safety: ``actuates`` when calling it moves the physical world.
+            requires_approval: run only after ``approvals`` distinct approvals.
+            approvers: who may approve: agent ids, or ``role:<role>``; default anyone but
+                the requester.
+            idempotent: repeating the call is harmless.
+            task: run as a long task (progress, artifacts, input, cancel).
+            timeout: the longest a call may run, in seconds.
+        """
+
+        def declare(f: F) -> F:
+            spec = build_tool(
+                f,
+                name=name,
+                description=description,
+                safety=safety,
+                requires_approval=requires_approval,
+                approvals=approvals,
+                idempotent=idempotent,
+                task=task,
+                timeout=timeout,
+                approvers=None if approvers is None else frozenset(approvers),
+                context_type=ToolContext,
+            )
+            if spec.tool.name in self.tools:
+                raise UsageError(f"agent {self.id!r} already has a tool {spec.tool.name!r}")
+            self.tools[spec.tool.name] = spec
+            self._card = None
+            return f
+
+        return declare if func is None else declare(func)
+
+    def on_message(
+        self,
+        performative: str | None = None,
+        *,
+        content_type: str | None = None,
+        schema: type[BaseModel] | dict[str, Any] | None = None,
+    ) -> Callable[[MessageHandler], MessageHandler]:
+        """Handle messages with this performative and/or content type.
+
+        The most specific route wins (both given, then performative, then content type,
+        then a catch-all). A message no route accepts is answered ``not-understood``.
+        ``schema`` validates ``content`` first; invalid content gets ``invalid_params``.
+        """
+        if schema is None:
+            validator = None
+        elif isinstance(schema, dict):
+            validator = SchemaValidator(schema)
+        else:
+            validator = SchemaValidator(TypeAdapter(schema).json_schema())
+
+        def declare(handler: MessageHandler) -> MessageHandler:
+            self.message_routes.append(MessageRoute(performative, content_type, handler, validator))
+            # Most specific first; stable for routes of equal specificity.
+            self.message_routes.sort(
+                key=lambda r: (r.performative is None) * 2 + (r.content_type is None)
+            )
+            self._card = None
+            return handler
+
+        return declare
+
+    def on_event(self, pattern: str) -> Callable[[EventHandler], EventHandler]:
+        """Handle events published in the runtime whose topic matches ``pattern``."""
+
+        def declare(handler: EventHandler) -> EventHandler:
+            self.event_routes.append(EventRoute(pattern, handler))
+            return handler
+
+        return declare
+
+    def emits(
+        self,
+        topic: str,
+        *,
+        schema: type[BaseModel] | dict[str, Any] | None = None,
+        description: str = "",
+    ) -> None:
+        """Declare an event topic this agent publishes (it appears in the card)."""
+        data_schema = (
+            {}
+            if schema is None
+            else schema
+            if isinstance(schema, dict)
+            else TypeAdapter(schema).json_schema()
+        )
+        self.event_topics.append(
+            EventTopic(topic=topic, description=description, data_schema=data_schema)
+        )
+        self._card = None
+
+    # -- describing ----------------------------------------------------------------------
+
+    @property
+    def card(self) -> AgentCard:
+        """The agent's card, built from its declarations."""
+        if self._card is None:
+            profiles = ["core", "messaging", "tasks", "events"]
+            if self.tools:
+                profiles.append("tools")
+            if any(s.tool.safety == "actuates" for s in self.tools.values()):
+                profiles.append("safe-actuation")
+            endpoints = [] if self.runtime is None else self.runtime.endpoints(self.id)
+            self._card = AgentCard.model_validate(
+                {
+                    "id": self.id,
+                    "name": self.name,
+                    "role": self.role,
+                    "description": self.description,
+                    "version": self.version,
+                    "protocol_versions": [PROTOCOL_VERSION],
+                    "capabilities": self.capabilities,
+                    "tools": [s.tool.to_wire() for s in self.tools.values()],
+                    "events": [t.to_wire() for t in self.event_topics],
+                    "accepts": sorted(
+                        {r.content_type for r in self.message_routes if r.content_type}
+                    ),
+                    "assets": self.assets,
+                    "tags": self.tags,
+                    "endpoints": endpoints,
+                    "profiles": sorted(profiles),
+                }
+            )
+        return self._card
+
+    # -- acting (needs a runtime) --------------------------------------------------------
+
+    def _require_runtime(self) -> Runtime:
+        if self.runtime is None:
+            raise UsageError(f"agent {self.id!r} is not hosted by a running Runtime")
+        return self.runtime
+
+    def peer(self, agent_id: str) -> Peer:
+        """A proxy for calling ``agent_id`` as this agent."""
+        return self._require_runtime().peer(agent_id, sender=self.id)
+
+    async def publish(self, topic: str, data: Any = None) -> Event:
+        """Publish an event on this agent's log and to local subscribers."""
+        return self._require_runtime().publish(self.id, topic, data)
+
+    async def discover(self, **criteria: Any) -> list[AgentCard]:
+        """Search the registry: role, capability, tool, asset, tag, profile, agent_id."""
+        return await self._require_runtime().discover(sender=self.id, **criteria)

@@ -1,0 +1,315 @@
+"""Runtime: hosts agents on a transport, with a registry, an event bus and a task group.
+
+::
+
+    async with Runtime(agents=[camera, planner, cnc]) as rt:
+        output = await planner.peer("cnc-7").call("start_job", job="J-42")
+
+On entry the runtime binds each agent on its transport (in-process by default), registers
+its card in the registry with a lease, and starts its event subscriptions. Every task it
+starts (long tasks, subscriptions, lease renewal) belongs to its task group, so leaving the
+``async with`` block cancels and awaits them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from functools import partial
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+from anyio.abc import TaskGroup
+
+from agentlink.core._dispatch import Dispatcher
+from agentlink.discovery import Registry, Topology, mount_registry, run_reaper
+from agentlink.model import (
+    AgentCard,
+    Event,
+    Forbidden,
+    Message,
+    UsageError,
+)
+from agentlink.transport import MemoryTransport, Transport
+
+from ._agent import Agent
+from ._events import EventBus, Subscription
+from ._peer import Peer
+from ._server import AgentServer
+
+__all__ = ["ReportedError", "Runtime"]
+
+log = logging.getLogger("agentlink.runtime")
+
+#: The registry's agent id on every binding.
+REGISTRY_ID = "registry"
+
+
+@dataclass(slots=True)
+class ReportedError:
+    """An exception a handler raised where no caller could receive it (event handlers)."""
+
+    where: str
+    error: BaseException
+    time: float
+
+
+@dataclass(eq=False)
+class Conversation:
+    """Messages that arrive for a conversation an agent started (e.g. late bids)."""
+
+    agent_id: str
+    conversation_id: str
+    inbox: list[tuple[Message, dict[str, Any]]] = field(default_factory=list)
+    arrived: anyio.Event = field(default_factory=anyio.Event)
+
+    def put(self, message: Message, meta: dict[str, Any]) -> None:
+        self.inbox.append((message, meta))
+        self.arrived.set()
+        self.arrived = anyio.Event()
+
+
+class Runtime:
+    """Hosts agents and connects them.
+
+    Args:
+        agents: agents to host from the start.
+        transport: the binding to serve and call on (default: in-process memory).
+        registry: serve a registry in this runtime (default True). Set False to use one
+            reachable on the transport under the id ``registry``.
+        lease_ttl: seconds a registration lives without renewal.
+        on_error: called with every error reported by an event handler.
+    """
+
+    def __init__(
+        self,
+        agents: Iterable[Agent] = (),
+        *,
+        transport: Transport | None = None,
+        registry: bool = True,
+        lease_ttl: float = 30.0,
+        on_error: Callable[[ReportedError], None] | None = None,
+    ) -> None:
+        self.transport: Transport = transport if transport is not None else MemoryTransport()
+        self.serve_registry = registry
+        self.lease_ttl = lease_ttl
+        self.on_error = on_error
+        self.registry = Registry()
+        self.topology = Topology()
+        self.bus = EventBus()
+        self.errors: list[ReportedError] = []
+        self.servers: dict[str, AgentServer] = {}
+        self._pending = list(agents)
+        self._leases: dict[str, str] = {}
+        self._conversations: dict[tuple[str, str], Conversation] = {}
+        self._tg: TaskGroup | None = None
+        self._stack: AsyncExitStack | None = None
+        self._system = Peer(REGISTRY_ID, sender=None, send=self._send)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            self._tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.push_async_callback(self._shutdown)
+            if self.serve_registry:
+                dispatcher = Dispatcher()
+                mount_registry(dispatcher, self.registry)
+
+                async def serve_registry(frame: bytes, origin: Any) -> bytes | None:
+                    return await dispatcher.handle(frame, now=time.time(), context=origin)
+
+                await self.transport.bind(REGISTRY_ID, serve_registry)
+                await self._tg.start(partial(run_reaper, self.registry, interval_s=1.0))
+            self._tg.start_soon(self._renew_leases)
+            pending, self._pending = self._pending, []
+            for agent in pending:
+                await self.add(agent)
+        except BaseException:
+            await stack.__aexit__(None, None, None)
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        stack, self._stack = self._stack, None
+        assert stack is not None
+        return await stack.__aexit__(exc_type, exc, tb)
+
+    async def _shutdown(self) -> None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            for agent_id in list(self.servers):
+                await self.remove(agent_id)
+            await self.transport.aclose()
+
+    def spawn(self, func: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``func`` in the runtime's task group."""
+        if self._tg is None:
+            raise UsageError("the runtime is not running; use `async with Runtime()`")
+        self._tg.start_soon(func)
+
+    # -- hosting -------------------------------------------------------------------------
+
+    async def add(self, *agents: Agent) -> None:
+        """Host agents: bind them, register their cards, start their subscriptions."""
+        if self._tg is None:
+            self._pending.extend(agents)
+            return
+        for agent in agents:
+            if agent.id in self.servers:
+                raise UsageError(f"an agent {agent.id!r} is already hosted")
+            if agent.runtime is not None:
+                raise UsageError(f"agent {agent.id!r} is hosted by another runtime")
+            agent.runtime = self
+            agent._card = None
+            server = AgentServer(agent, self)
+            self.servers[agent.id] = server
+            await self.transport.bind(agent.id, server.handle_frame)
+            for route in agent.event_routes:
+                subscription = Subscription(agent.id, route.pattern, route.handler)
+                self.bus.add(subscription)
+                self.topology.observe_subscription(agent.id, route.pattern)
+                self.spawn(partial(subscription.run, self.report))
+            lease = await self._system.request(
+                "registry/register", {"card": agent.card.to_wire(), "ttl_s": self.lease_ttl}
+            )
+            self._leases[agent.id] = lease["lease_id"]
+            self.topology.add_card(agent.card)
+
+    async def remove(self, agent_id: str) -> None:
+        """Stop hosting an agent: deregister it, unbind it, stop its subscriptions."""
+        server = self.servers.pop(agent_id, None)
+        if server is None:
+            return
+        for subscription in [s for s in self.bus.subscriptions if s.subscriber == agent_id]:
+            self.bus.remove(subscription)
+        lease_id = self._leases.pop(agent_id, None)
+        if lease_id is not None:
+            try:
+                await self._system.request(
+                    "registry/deregister", {"agent_id": agent_id, "lease_id": lease_id}
+                )
+            except Exception as exc:  # the registry may be gone already at shutdown
+                log.debug("deregistering %s failed: %r", agent_id, exc)
+        await self.transport.unbind(agent_id)
+        server.agent.runtime = None
+
+    def endpoints(self, agent_id: str) -> list[dict[str, str]]:
+        return [
+            {"binding": self.transport.binding, "url": f"{self.transport.binding}://{agent_id}"}
+        ]
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await anyio.sleep(self.lease_ttl / 3)
+            for agent_id, lease_id in list(self._leases.items()):
+                try:
+                    await self._system.request(
+                        "registry/heartbeat", {"agent_id": agent_id, "lease_id": lease_id}
+                    )
+                except Exception as exc:
+                    self.report(exc, f"renewing the lease of {agent_id!r}")
+
+    # -- calling -------------------------------------------------------------------------
+
+    async def _send(self, agent_id: str, frame: bytes, timeout: float | None) -> bytes:
+        return await self.transport.request(agent_id, frame, timeout=timeout)
+
+    def peer(self, agent_id: str, *, sender: str | None = None) -> Peer:
+        """A proxy for calling ``agent_id`` (as ``sender``, if given)."""
+        return Peer(agent_id, sender=sender, send=self._send)
+
+    async def discover(self, *, sender: str | None = None, **criteria: Any) -> list[AgentCard]:
+        """Search the registry; every page is fetched."""
+        peer = Peer(REGISTRY_ID, sender=sender, send=self._send)
+        cards: list[AgentCard] = []
+        params = {k: v for k, v in criteria.items() if v is not None}
+        while True:
+            page = await peer.request("registry/search", params)
+            cards.extend(AgentCard.model_validate(c) for c in page["agents"])
+            if page.get("next_cursor") is None:
+                return cards
+            params["cursor"] = page["next_cursor"]
+
+    # -- events --------------------------------------------------------------------------
+
+    def publish_raw(
+        self, source: str, topic: str, data: Any, datacontenttype: str = "application/json"
+    ) -> dict[str, Any]:
+        server = self.servers.get(source)
+        if server is None:
+            raise UsageError(f"agent {source!r} is not hosted here")
+        event = server.events.append(topic, data, now=time.time(), datacontenttype=datacontenttype)
+        self.bus.publish(event)
+        return event
+
+    def publish(self, source: str, topic: str, data: Any) -> Event:
+        """Publish an event from a hosted agent; returns it."""
+        from agentlink.core._topics import compile_pattern
+
+        compile_pattern(topic)
+        return Event.model_construct(**self.publish_raw(source, topic, data))
+
+    def report(self, error: BaseException, where: str) -> None:
+        """Record an error no caller can receive; it is logged, kept and passed on."""
+        reported = ReportedError(where, error, time.time())
+        self.errors.append(reported)
+        del self.errors[:-1000]
+        log.error("%s raised %r", where, error, exc_info=error)
+        if self.on_error is not None:
+            self.on_error(reported)
+
+    # -- observation and policy hooks used by the servers --------------------------------
+
+    def observe_call(self, caller: str | None, callee: str, tool: str) -> None:
+        if caller is not None:
+            self.topology.observe_call(caller, callee, tool)
+
+    def observe_subscription(self, subscriber: str | None, topics: Sequence[str]) -> None:
+        if subscriber is not None:
+            for topic in topics:
+                self.topology.observe_subscription(subscriber, topic)
+
+    async def check_approver(self, approver: str, approvers: frozenset[str], task_id: str) -> None:
+        """Raise :class:`Forbidden` unless ``approver`` is listed by id or by role."""
+        if approver in approvers:
+            return
+        roles = {a.removeprefix("role:") for a in approvers if a.startswith("role:")}
+        if roles:
+            cards = await self.discover(agent_id=approver)
+            if cards and cards[0].role in roles:
+                return
+        raise Forbidden(
+            f"{approver!r} may not approve task {task_id}",
+            data={"task_id": task_id, "approver": approver},
+        )
+
+    def open_conversation(self, agent_id: str, conversation_id: str) -> Conversation:
+        conversation = Conversation(agent_id, conversation_id)
+        self._conversations[(agent_id, conversation_id)] = conversation
+        return conversation
+
+    def close_conversation(self, conversation: Conversation) -> None:
+        self._conversations.pop((conversation.agent_id, conversation.conversation_id), None)
+
+    def deliver_to_conversation(
+        self, agent_id: str, conversation_id: str, message: Message, meta: dict[str, Any]
+    ) -> bool:
+        conversation = self._conversations.get((agent_id, conversation_id))
+        if conversation is None:
+            return False
+        conversation.put(message, meta)
+        return True

@@ -1,0 +1,416 @@
+"""Serving one agent: the protocol methods on top of an :class:`Agent`'s declarations.
+
+``tools/call`` is the hot path: arguments are checked by the compiled validator, the
+handler is awaited in the caller's task (in-process) under the call's deadline, and the
+output is checked before it leaves. Everything else (tasks, approvals, events, messages)
+goes through the same dispatcher, so every binding sees identical behaviour.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from agentlink.core._dispatch import Call, Dispatcher
+from agentlink.core._idempotency import BeginKind, IdempotencyCache, request_digest
+from agentlink.model import (
+    METHODS,
+    DeadlineExceeded,
+    EventsPublishParams,
+    EventsSubscribeParams,
+    Forbidden,
+    InputRequest,
+    InvalidParams,
+    InvalidTaskState,
+    Message,
+    MessageSendParams,
+    RpcError,
+    TaskApproveParams,
+    TaskIdParams,
+    TaskInputParams,
+    TasksCancelParams,
+    TasksListParams,
+    TasksSubscribeParams,
+    ToolExecutionError,
+    ToolNotFound,
+    ToolsListParams,
+    error_from_wire,
+)
+from agentlink.transport import Origin
+
+from ._agent import Agent, MessageContext
+from ._context import ToolContext, current_conversation, current_deadline, current_traceparent
+from ._events import EventLog
+from ._taskrun import RunningTask, TaskManager, Work
+from ._toolspec import ToolSpec
+
+if TYPE_CHECKING:
+    from ._runtime import Runtime
+
+__all__ = ["AgentServer"]
+
+PAGE = 100
+
+
+class AgentServer:
+    """The protocol endpoint of one hosted agent."""
+
+    def __init__(self, agent: Agent, runtime: Runtime) -> None:
+        self.agent = agent
+        self.runtime = runtime
+        self.events = EventLog(agent.id)
+        self.tasks = TaskManager(runtime.spawn)
+        self.idempotency = IdempotencyCache()
+        # Work of approval tasks, held until enough approvals arrive.
+        self.pending_work: dict[str, Work] = {}
+        self.dispatcher = Dispatcher()
+        add = self.dispatcher.add
+        add("agent/card", self._card)
+        add("agent/ping", self._ping)
+        add("tools/list", self._tools_list, params_model=ToolsListParams)
+        add("tools/call", self._tools_call)
+        add("message/send", self._message_send, params_model=MessageSendParams)
+        add("tasks/get", self._tasks_get, params_model=TaskIdParams)
+        add("tasks/list", self._tasks_list, params_model=TasksListParams)
+        add("tasks/cancel", self._tasks_cancel, params_model=TasksCancelParams)
+        add("tasks/subscribe", self._tasks_subscribe, params_model=TasksSubscribeParams)
+        add("tasks/input", self._tasks_input, params_model=TaskInputParams)
+        add("tasks/approve", self._tasks_approve, params_model=TaskApproveParams)
+        add("events/publish", self._events_publish, params_model=EventsPublishParams)
+        add("events/subscribe", self._events_subscribe, params_model=EventsSubscribeParams)
+        missing = set(self.dispatcher.methods()) ^ {
+            m for m in METHODS if not m.startswith("registry/")
+        }
+        assert not missing, missing
+
+    async def handle_frame(self, frame: bytes, origin: Origin) -> bytes | None:
+        """The frame handler bound on the transport."""
+        return await self.dispatcher.handle(frame, now=time.time(), context=origin)
+
+    # -- core ----------------------------------------------------------------------------
+
+    async def _card(self, call: Call) -> dict[str, Any]:
+        return self.agent.card.to_wire()
+
+    async def _ping(self, call: Call) -> dict[str, Any]:
+        from agentlink.core._deadline import format_rfc3339
+
+        return {"ok": True, "time": format_rfc3339(call.now)}
+
+    # -- tools ---------------------------------------------------------------------------
+
+    async def _tools_list(self, call: Call) -> dict[str, Any]:
+        params: ToolsListParams = call.model
+        names = sorted(self.agent.tools)
+        start = 0
+        if params.cursor is not None:
+            if params.cursor not in self.agent.tools:
+                raise InvalidParams(
+                    "unknown cursor",
+                    data={"errors": [{"pointer": "/cursor", "message": "unknown cursor"}]},
+                )
+            start = names.index(params.cursor) + 1
+        page = names[start : start + PAGE]
+        result: dict[str, Any] = {"tools": [self.agent.tools[n].tool.to_wire() for n in page]}
+        if start + PAGE < len(names):
+            result["next_cursor"] = page[-1]
+        return result
+
+    async def _tools_call(self, call: Call) -> dict[str, Any]:
+        params = call.params
+        name = params.get("name")
+        arguments = params.get("arguments", {})
+        if type(name) is not str:
+            raise InvalidParams(
+                "tools/call needs a string 'name'",
+                data={"errors": [{"pointer": "/name", "message": "must be a string"}]},
+            )
+        if type(arguments) is not dict:
+            raise InvalidParams(
+                "tools/call 'arguments' must be an object",
+                data={"errors": [{"pointer": "/arguments", "message": "must be an object"}]},
+            )
+        spec = self.agent.tools.get(name)
+        if spec is None:
+            raise ToolNotFound(
+                f"agent {self.agent.id!r} has no tool {name!r}",
+                data={"tool": name, "agent": self.agent.id},
+            )
+        kwargs = spec.arguments(arguments)
+        self.runtime.observe_call(call.sender, self.agent.id, name)
+        key = call.meta.get("idempotency_key")
+        if key is None:
+            return await self._run_tool(spec, kwargs, call)
+        scope = (call.sender or "", self.agent.id, "tools/call", key)
+        digest = request_digest("tools/call", {"name": name, "arguments": arguments})
+        while True:
+            begin = self.idempotency.begin(scope, digest, call.now)
+            if begin.kind is BeginKind.DONE:
+                return _replay(begin.outcome)
+            if begin.kind is BeginKind.NEW:
+                break
+            # The same command is running: wait for its answer instead of running it again.
+            finished = anyio.Event()
+            begin.entry.waiters.append(finished)
+            await finished.wait()
+        entry = begin.entry
+        try:
+            result = await self._run_tool(spec, kwargs, call)
+        except RpcError as exc:
+            self.idempotency.finish(scope, ("error", exc.to_wire()), time.time())
+            raise
+        except BaseException:
+            # Cancelled before an answer: nothing was recorded, so a retry may run it.
+            self.idempotency.abandon(scope)
+            raise
+        else:
+            self.idempotency.finish(scope, ("result", result), time.time())
+        finally:
+            for waiter in entry.waiters:
+                waiter.set()
+        return result
+
+    async def _run_tool(self, spec: ToolSpec, kwargs: dict[str, Any], call: Call) -> dict[str, Any]:
+        if spec.tool.requires_approval or spec.tool.execution == "task":
+            return {"task": self._start_task(spec, kwargs, call).snapshot().to_wire()}
+        if spec.context_param is not None:
+            kwargs = {**kwargs, spec.context_param: ToolContext(self.agent, call)}
+        output = await self._invoke(spec, kwargs, call)
+        result: dict[str, Any] = {"output": output}
+        return result
+
+    async def _invoke(self, spec: ToolSpec, kwargs: dict[str, Any], call: Call) -> Any:
+        """Run a tool handler under the call's deadline and the tool's timeout."""
+        limit = call.deadline
+        if spec.tool.timeout_ms is not None:
+            own = time.time() + spec.tool.timeout_ms / 1000
+            limit = own if limit is None else min(limit, own)
+        tokens = (
+            current_deadline.set(limit),
+            current_conversation.set(call.meta.get("conversation_id")),
+            current_traceparent.set(call.meta.get("traceparent")),
+        )
+        try:
+            if limit is None:
+                value = await spec.func(**kwargs)
+            else:
+                with anyio.fail_after(max(0.0, limit - time.time())):
+                    value = await spec.func(**kwargs)
+        except RpcError:
+            raise
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"tool {spec.tool.name!r} did not finish in time", data={"tool": spec.tool.name}
+            ) from None
+        except Exception as exc:
+            raise ToolExecutionError(
+                str(exc) or type(exc).__name__,
+                data={"tool": spec.tool.name, "exception": type(exc).__name__},
+            ) from None
+        finally:
+            current_traceparent.reset(tokens[2])
+            current_conversation.reset(tokens[1])
+            current_deadline.reset(tokens[0])
+        return spec.output(value)
+
+    def _start_task(self, spec: ToolSpec, kwargs: dict[str, Any], call: Call) -> RunningTask:
+        task = self.tasks.create(spec.tool.name, call.sender)
+        # The task outlives the request: it keeps the conversation but not the deadline.
+        detached = Call(None, call.method, call.params, call.meta, call.now, None, call.context)
+
+        async def work(running: RunningTask) -> Any:
+            args = kwargs
+            if spec.context_param is not None:
+                args = {**kwargs, spec.context_param: ToolContext(self.agent, detached, running)}
+            return await self._invoke(spec, args, detached)
+
+        if spec.tool.requires_approval:
+            task.record.require_input(
+                call.now,
+                InputRequest(
+                    kind="approval",
+                    prompt=f"approve {spec.tool.name} {call.params.get('arguments', {})}",
+                    approvals_needed=spec.tool.approvals,
+                ),
+            )
+            self.pending_work[task.id] = work
+        else:
+            self.tasks.launch(task, work)
+        task.changed()
+        return task
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    async def _tasks_get(self, call: Call) -> dict[str, Any]:
+        return self.tasks.get(call.model.task_id).snapshot().to_wire()
+
+    async def _tasks_list(self, call: Call) -> dict[str, Any]:
+        params: TasksListParams = call.model
+        tasks = self.tasks.list(params.state)
+        start = 0
+        if params.cursor is not None:
+            ids = [t.id for t in tasks]
+            if params.cursor not in ids:
+                raise InvalidParams(
+                    "unknown cursor",
+                    data={"errors": [{"pointer": "/cursor", "message": "unknown cursor"}]},
+                )
+            start = ids.index(params.cursor) + 1
+        page = tasks[start : start + params.limit]
+        result: dict[str, Any] = {"tasks": [t.snapshot().to_wire() for t in page]}
+        if start + params.limit < len(tasks):
+            result["next_cursor"] = page[-1].id
+        return result
+
+    async def _tasks_cancel(self, call: Call) -> dict[str, Any]:
+        params: TasksCancelParams = call.model
+        task = self.tasks.get(params.task_id)
+        task.cancel(params.reason)
+        self.pending_work.pop(task.id, None)
+        return task.snapshot().to_wire()
+
+    async def _tasks_subscribe(self, call: Call) -> dict[str, Any]:
+        params: TasksSubscribeParams = call.model
+        task = self.tasks.get(params.task_id)
+        wait = params.wait_ms / 1000
+        if call.deadline is not None:
+            wait = min(wait, call.deadline - time.time())
+        await task.wait_after(params.after_seq, wait)
+        events = task.events_after(params.after_seq, 100)
+        return {
+            "events": [e.to_wire() for e in events],
+            "task": task.snapshot().to_wire(),
+        }
+
+    async def _tasks_input(self, call: Call) -> dict[str, Any]:
+        params: TaskInputParams = call.model
+        task = self.tasks.get(params.task_id)
+        request = task.record.input_request
+        if task.record.state == "input-required" and request is not None and request.input_schema:
+            from agentlink.core._validator import SchemaValidator
+
+            errors = SchemaValidator(request.input_schema).errors(params.input)
+            if errors:
+                raise InvalidParams(
+                    "input does not match the requested schema",
+                    data={"errors": [{**e, "pointer": "/input" + e["pointer"]} for e in errors]},
+                )
+        task.provide_input(params.input)
+        return task.snapshot().to_wire()
+
+    async def _tasks_approve(self, call: Call) -> dict[str, Any]:
+        params: TaskApproveParams = call.model
+        task = self.tasks.get(params.task_id)
+        approver = call.sender
+        if approver is None:
+            raise Forbidden("an approval must name its approver in _meta.sender")
+        request = task.record.input_request
+        if task.record.state != "input-required" or request is None or request.kind != "approval":
+            raise InvalidTaskState(
+                f"task {task.id} is not waiting for approval",
+                data={"task_id": task.id, "state": task.record.state},
+            )
+        spec = self.agent.tools.get(task.record.tool or "")
+        if spec is not None and spec.approvers is not None:
+            await self.runtime.check_approver(approver, spec.approvers, task.id)
+        if params.decision == "reject":
+            task.record.reject_approval(time.time(), approver, params.reason)
+            self.pending_work.pop(task.id, None)
+            task.changed()
+            return task.snapshot().to_wire()
+        ready = task.record.approve(time.time(), approver, requester_id=task.requester)
+        task.changed()
+        if ready:
+            work = self.pending_work.pop(task.id)
+            self.tasks.launch(task, work)
+        return task.snapshot().to_wire()
+
+    # -- events --------------------------------------------------------------------------
+
+    async def _events_publish(self, call: Call) -> dict[str, Any]:
+        params: EventsPublishParams = call.model
+        event = self.runtime.publish_raw(
+            self.agent.id, params.topic, params.data, params.datacontenttype
+        )
+        return {"event": event}
+
+    async def _events_subscribe(self, call: Call) -> dict[str, Any]:
+        params: EventsSubscribeParams = call.model
+        self.runtime.observe_subscription(call.sender, params.topics)
+        wait = params.wait_ms / 1000
+        if call.deadline is not None:
+            wait = min(wait, call.deadline - time.time())
+        events = self.events.after(params.after_seq, params.topics, params.limit)
+        while not events and wait > 0 and self.events.last_seq >= 0:
+            start = time.time()
+            seen = self.events.last_seq
+            await self.events.wait(max(seen, params.after_seq), wait)
+            wait -= time.time() - start
+            if self.events.last_seq == seen:
+                break
+            events = self.events.after(params.after_seq, params.topics, params.limit)
+        last = events[-1]["seq"] if events else max(params.after_seq, self.events.last_seq)
+        return {"events": events, "last_seq": last}
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def _message_send(self, call: Call) -> dict[str, Any]:
+        message: Message = call.model.message
+        meta = call.meta
+        conversation = meta.get("conversation_id")
+        if conversation is not None and self.runtime.deliver_to_conversation(
+            self.agent.id, conversation, message, meta
+        ):
+            return {}
+        for route in self.agent.message_routes:
+            if route.performative not in (None, message.performative):
+                continue
+            if route.content_type not in (None, message.content_type):
+                continue
+            if route.validator is not None:
+                errors = route.validator.errors(message.content)
+                if errors:
+                    raise InvalidParams(
+                        "message content does not match its schema",
+                        data={
+                            "errors": [
+                                {**e, "pointer": "/message/content" + e["pointer"]} for e in errors
+                            ]
+                        },
+                    )
+            context = MessageContext(
+                self.agent, call.sender, conversation, meta["message_id"], meta
+            )
+            token = current_conversation.set(conversation)
+            try:
+                reply = await route.handler(message, context)
+            except RpcError:
+                raise
+            except Exception as exc:
+                raise ToolExecutionError(
+                    f"message handler failed: {exc or type(exc).__name__}",
+                    data={"exception": type(exc).__name__},
+                ) from None
+            finally:
+                current_conversation.reset(token)
+            return {} if reply is None else {"reply": reply.to_wire()}
+        return {
+            "reply": Message(
+                performative="not-understood",
+                content={
+                    "reason": f"no handler for {message.performative} {message.content_type}",
+                },
+                protocol=message.protocol,
+            ).to_wire()
+        }
+
+
+def _replay(outcome: tuple[str, Any]) -> dict[str, Any]:
+    """The stored first answer to an idempotent request."""
+    kind, value = outcome
+    if kind == "error":
+        raise error_from_wire(value)
+    result: dict[str, Any] = value
+    return result
