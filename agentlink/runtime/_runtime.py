@@ -69,6 +69,10 @@ class Conversation:
 
     def put(self, message: Message, meta: dict[str, Any]) -> None:
         self.inbox.append((message, meta))
+        self.notify()
+
+    def notify(self) -> None:
+        """Wake whoever waits for news of this conversation."""
         self.arrived.set()
         self.arrived = anyio.Event()
 

@@ -8,15 +8,19 @@ goes through the same dispatcher, so every binding sees identical behaviour.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from agentlink.core._contract_net import ContractNetParticipant
 from agentlink.core._dispatch import Call, Dispatcher
 from agentlink.core._idempotency import BeginKind, IdempotencyCache, request_digest
+from agentlink.core._interactions import OutOfSequence
 from agentlink.model import (
     METHODS,
+    AgentlinkError,
     DeadlineExceeded,
     EventsPublishParams,
     EventsSubscribeParams,
@@ -65,6 +69,8 @@ class AgentServer:
         self.idempotency = IdempotencyCache()
         # Work of approval tasks, held until enough approvals arrive.
         self.pending_work: dict[str, Work] = {}
+        # Contract nets this agent takes part in, by (initiator, conversation).
+        self.negotiations: dict[tuple[str, str], ContractNetParticipant] = {}
         self.dispatcher = Dispatcher()
         add = self.dispatcher.add
         add("agent/card", self._card)
@@ -364,6 +370,9 @@ class AgentServer:
             self.agent.id, conversation, message, meta
         ):
             return {}
+        participant, refusal = self._follow_negotiation(message, call.sender, conversation)
+        if refusal is not None:
+            return {"reply": refusal.to_wire()}
         for route in self.agent.message_routes:
             if route.performative not in (None, message.performative):
                 continue
@@ -395,16 +404,51 @@ class AgentServer:
                 ) from None
             finally:
                 current_conversation.reset(token)
-            return {} if reply is None else {"reply": reply.to_wire()}
-        return {
-            "reply": Message(
-                performative="not-understood",
-                content={
-                    "reason": f"no handler for {message.performative} {message.content_type}",
-                },
-                protocol=message.protocol,
-            ).to_wire()
-        }
+            if reply is None:
+                return {}
+            if participant is not None:
+                # Track our own answer so the next message of the initiator is judged right;
+                # an answer the protocol does not allow is still sent, the initiator judges it.
+                with contextlib.suppress(AgentlinkError):
+                    participant.send(reply.performative)
+            return {"reply": reply.to_wire()}
+        reason = f"no handler for {message.performative} {message.content_type}"
+        return {"reply": _not_understood(message, reason).to_wire()}
+
+    def _follow_negotiation(
+        self, message: Message, sender: str | None, conversation: str | None
+    ) -> tuple[ContractNetParticipant | None, Message | None]:
+        """Check a contract-net message against the participant's state machine.
+
+        Returns the participant's machine, and a not-understood reply for a message out of
+        sequence (an accept-proposal for a proposal never made, a second award).
+        """
+        if message.protocol not in ("contract-net", "iterated-contract-net") or not conversation:
+            return None, None
+        key = (sender or "", conversation)
+        participant = self.negotiations.get(key)
+        if participant is None:
+            if message.performative != "cfp":
+                reason = "no call for proposals in this conversation"
+                return None, _not_understood(message, reason)
+            if len(self.negotiations) >= 10_000:
+                self.negotiations.pop(next(iter(self.negotiations)))
+            participant = self.negotiations[key] = ContractNetParticipant(
+                conversation_id=conversation
+            )
+        try:
+            participant.receive(message.performative)
+        except OutOfSequence as exc:
+            return None, _not_understood(message, exc.message)
+        if participant.finished:
+            self.negotiations.pop(key, None)
+        return participant, None
+
+
+def _not_understood(message: Message, reason: str) -> Message:
+    return Message(
+        performative="not-understood", content={"reason": reason}, protocol=message.protocol
+    )
 
 
 def _replay(outcome: tuple[str, Any]) -> dict[str, Any]:
