@@ -18,7 +18,18 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"model", "core", "transport", "discovery"},
     "security": {"model", "core"},
     "testing": {"model", "core", "transport", "discovery", "runtime"},
-    "cli": {"model", "core", "transport", "discovery", "runtime", "security", "testing", "_root"},
+    "examples": {"model", "core", "transport", "discovery", "runtime", "testing"},
+    "cli": {
+        "model",
+        "core",
+        "transport",
+        "discovery",
+        "runtime",
+        "security",
+        "testing",
+        "examples",
+        "_root",
+    },
     "_root": {"model", "core", "transport", "discovery", "runtime", "security", "testing"},
 }
 # Modules that nothing but the NATS transport may import (asyncio-only library).

@@ -9,6 +9,8 @@ with a clear message.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -18,7 +20,37 @@ from agentlink.model import UsageError
 
 from ._meta import pointer
 
-__all__ = ["SchemaValidator"]
+__all__ = ["SchemaValidator", "reference_validator"]
+
+
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    """``pattern`` with ECMA-262 anchors, as JSON Schema specifies.
+
+    Python's ``$`` also matches before a final newline, so the stock keyword accepts
+    ``"CEL\\n"`` for ``^[A-Z0-9]{1,3}$``; ECMA-262 (and every other engine the protocol
+    meets: Rust, JavaScript, Go) does not. A match must therefore not end on that newline.
+    """
+    if not validator.is_type(instance, "string"):
+        return
+    found = re.search(pattern, instance)
+    if found is None or (instance.endswith("\n") and found.end() == len(instance) - 1):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+#: The reference validator: jsonschema's Draft 2020-12 with ECMA-262 ``pattern`` anchors.
+ReferenceValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator, {"pattern": _ecma_pattern}
+)
+
+
+def reference_validator(schema: dict[str, Any], **kwargs: Any) -> Any:
+    """The reference (pure-Python) validator for ``schema``; slow, exact, for tooling.
+
+    Keyword arguments go to the validator class (``registry=`` for ``$ref`` resolution).
+    """
+    return ReferenceValidator(schema, **kwargs)
 
 
 class SchemaValidator:

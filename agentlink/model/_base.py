@@ -77,7 +77,8 @@ class Model(BaseModel):
         extra="ignore",
         serialize_by_alias=True,
         validate_by_alias=True,
-        validate_by_name=True,
+        # Only the wire names are accepted ("_meta", never "meta"), as the schemas say.
+        validate_by_name=False,
     )
 
     def to_wire(self) -> dict[str, Any]:

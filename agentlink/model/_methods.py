@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NamedTuple, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ._base import (
     AgentId,
@@ -79,8 +79,16 @@ class PingParams(RequestParams):
 
 
 class PingResult(Model):
-    ok: Literal[True]
+    ok: Annotated[bool, Field(json_schema_extra={"const": True})]
     time: Timestamp
+
+    @field_validator("ok")
+    @classmethod
+    def _ok_is_true(cls, value: bool) -> bool:
+        # Not Literal[True]: that would also take 1, since 1 == True in Python.
+        if value is not True:
+            raise ValueError("ok must be true")
+        return value
 
 
 class ToolsListParams(RequestParams):

@@ -2,6 +2,7 @@
 
 from ._agent import Agent, MessageContext
 from ._context import ToolContext
+from ._negotiation import contract_net, lowest
 from ._peer import Peer, TaskHandle
 from ._runtime import ReportedError, Runtime
 
@@ -13,4 +14,6 @@ __all__ = [
     "Runtime",
     "TaskHandle",
     "ToolContext",
+    "contract_net",
+    "lowest",
 ]

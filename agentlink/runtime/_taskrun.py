@@ -57,7 +57,7 @@ class RunningTask:
 
     async def wait_after(self, seq: int, timeout: float) -> None:
         """Return once the task has an event newer than ``seq``, or ``timeout`` passed."""
-        if self.record.seq > seq or timeout <= 0:
+        if self.record.seq > seq or self.record.terminal or timeout <= 0:
             return
         with anyio.move_on_after(timeout):
             while self.record.seq <= seq:

@@ -1,0 +1,1 @@
+"""Example factory workflows on a simulated plant."""
