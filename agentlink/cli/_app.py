@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import json
+import os
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from agentlink import __version__
-from agentlink.model import PROTOCOL_VERSION
+from agentlink.discovery import Topology
+from agentlink.model import ERROR_CLASSES, PROTOCOL_VERSION
 from agentlink.model._schema import render_schemas
+from agentlink.runtime import Agent
 
 app = typer.Typer(
     name="agentlink",
@@ -77,6 +85,100 @@ def schema_check(directory: SchemaDir = DEFAULT_SCHEMA_DIR) -> None:
         err_console.print("run `agentlink schema export` and commit the result")
         raise typer.Exit(1)
     console.print(f"{len(render_schemas())} schemas up to date in {directory}")
+
+
+def load_object(spec: str) -> Any:
+    """Import ``MODULE:OBJECT`` (for example ``myplant.cell:camera``)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise typer.BadParameter(f"expected MODULE:OBJECT, got {spec!r}")
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise typer.BadParameter(f"cannot import {module_name!r}: {exc}") from None
+    obj = module
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise typer.BadParameter(f"{module_name!r} has no {attribute!r}") from None
+    return obj
+
+
+def _agents(obj: Any) -> list[Agent]:
+    if callable(obj) and not isinstance(obj, Agent):
+        obj = obj()
+    agents = [obj] if isinstance(obj, Agent) else list(obj)
+    if not agents or not all(isinstance(a, Agent) for a in agents):
+        raise typer.BadParameter("the object must be an Agent, a list of Agents, or a factory")
+    return agents
+
+
+@app.command()
+def card(target: Annotated[str, typer.Argument(help="MODULE:OBJECT naming an Agent.")]) -> None:
+    """Print an agent's card as JSON."""
+    agents = _agents(load_object(target))
+    cards = [a.card.to_wire() for a in agents]
+    print(json.dumps(cards[0] if len(cards) == 1 else cards, indent=2))
+
+
+@app.command()
+def graph(
+    target: Annotated[str, typer.Argument(help="MODULE:OBJECT naming Agents or a factory.")],
+    fmt: Annotated[str, typer.Option("--format", help="dot or json")] = "dot",
+) -> None:
+    """Print the topology of a set of agents (agents, capabilities, tools, assets)."""
+    if fmt not in ("dot", "json"):
+        raise typer.BadParameter("--format is dot or json")
+    topology = Topology()
+    for agent in _agents(load_object(target)):
+        topology.add_card(agent.card)
+    print(topology.to_dot() if fmt == "dot" else json.dumps(topology.to_json(), indent=2))
+
+
+@app.command()
+def errors() -> None:
+    """List the protocol's error codes."""
+    table = Table("code", "name", "meaning", title=f"{PROTOCOL_VERSION} errors")
+    for code, cls in sorted(ERROR_CLASSES.items(), key=lambda item: -item[0]):
+        table.add_row(str(code), cls.name, cls.meaning)
+    console.print(table)
+
+
+DEMOS = ("tour",)
+
+
+@app.command()
+def demo(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(DEMOS)}.")] = "tour",
+    seed: Annotated[int, typer.Option(help="Seed of the simulated plant.")] = 7,
+    out: Annotated[Path | None, typer.Option(help="Write the result as JSON here.")] = None,
+    graph_file: Annotated[
+        Path | None, typer.Option("--graph", help="Write the observed topology (DOT) here.")
+    ] = None,
+) -> None:
+    """Run an example factory workflow in-process and print its summary."""
+    if name not in DEMOS:
+        raise typer.BadParameter(f"unknown demo {name!r}; choose from {', '.join(DEMOS)}")
+    from agentlink.examples.tour import run_tour
+
+    with console.status(f"running {name} (seed {seed})"):
+        result = anyio.run(lambda: run_tour(seed=seed))
+    table = Table("order", "mill", "finish (min)", "inspection", title="agentlink tour")
+    for order, mill in result.assignments.items():
+        table.add_row(order, mill, f"{result.finish[order]:.2f}", result.inspected[order])
+    console.print(table)
+    console.print(
+        f"{result.agents} agents, makespan {result.makespan:.2f} min, "
+        f"yield {result.yield_rate:.0%}, approved speed changes {result.speed_changes}"
+    )
+    if out is not None:
+        out.write_text(json.dumps(result.summary(), indent=2) + "\n", "utf-8")
+        console.print(f"result written to {out}")
+    if graph_file is not None:
+        graph_file.write_text(result.topology_dot, "utf-8")
+        console.print(f"topology written to {graph_file}")
 
 
 def main() -> None:

@@ -179,7 +179,7 @@ def decode(
                 Invalid(
                     PayloadTooLarge(
                         f"frame of {size} bytes exceeds the limit of {max_bytes} bytes",
-                        data={"limit": max_bytes, "size": size},
+                        data={"kind": "bytes", "limit": max_bytes, "size": size},
                     )
                 )
             ],
@@ -204,7 +204,7 @@ def decode(
 
 def _too_deep(max_depth: int) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"frame nests deeper than {max_depth} levels", data={"max_depth": max_depth}
+        f"frame nests deeper than {max_depth} levels", data={"kind": "depth", "limit": max_depth}
     )
 
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from agentlink.model import (
     SUPPORTED_VERSIONS,
+    AgentNotFound,
     DeadlineExceeded,
     InternalError,
     InvalidParams,
@@ -100,6 +101,8 @@ class Dispatcher:
     max_bytes: int = _codec.DEFAULT_MAX_BYTES
     max_depth: int = _codec.DEFAULT_MAX_DEPTH
     max_batch: int = DEFAULT_MAX_BATCH
+    #: The id of the agent served; a request naming another ``_meta.receiver`` is refused.
+    agent_id: str | None = None
     _routes: dict[str, _Route] = field(default_factory=dict, repr=False)
 
     def add(
@@ -124,7 +127,7 @@ class Dispatcher:
         if len(decoded.items) > self.max_batch:
             error = PayloadTooLarge(
                 f"batch of {len(decoded.items)} exceeds the limit of {self.max_batch}",
-                data={"limit": self.max_batch},
+                data={"kind": "batch", "limit": self.max_batch},
             )
             return _codec.encode_error(None, error)
         replies = []
@@ -176,7 +179,7 @@ class Dispatcher:
         if deadline is not None and now >= deadline:
             raise DeadlineExceeded(
                 f"deadline {raw_deadline} passed before the work started",
-                data={"deadline": raw_deadline},
+                data={"deadline": raw_deadline, "started": False},
             )
         call = Call(request_id, item.method, params, meta, now, deadline, context)
         if route.params_model is not None:
@@ -189,6 +192,11 @@ class Dispatcher:
                     f"{errors[0]['message']}",
                     data={"errors": errors},
                 ) from None
+        receiver = meta.get("receiver")
+        if self.agent_id is not None and receiver is not None and receiver != self.agent_id:
+            raise AgentNotFound(
+                f"this is {self.agent_id!r}, not {receiver!r}", data={"agent_id": receiver}
+            )
         return call
 
 

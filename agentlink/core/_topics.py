@@ -12,9 +12,26 @@ from functools import lru_cache
 
 from agentlink.model import InvalidParams
 
-__all__ = ["compile_pattern", "matches"]
+__all__ = ["check_topic", "compile_pattern", "matches"]
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+_TOPIC = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+
+
+def check_topic(topic: str) -> str:
+    """Return ``topic`` if it names one concrete topic (no wildcards), else raise.
+
+    Raises:
+        InvalidParams: the topic is empty, too long, or has a malformed or wildcard token.
+    """
+    if type(topic) is not str or len(topic) > 256 or _TOPIC.fullmatch(topic) is None:
+        raise InvalidParams(
+            f"malformed topic {topic!r}",
+            data={
+                "errors": [{"pointer": "/topic", "message": "dot-separated [A-Za-z0-9_-] tokens"}]
+            },
+        )
+    return topic
 
 
 @lru_cache(maxsize=4096)

@@ -36,6 +36,22 @@ class TourResult:
     makespan: float = 0.0
     yield_rate: float = 0.0
     agents: int = 0
+    topology: dict[str, Any] = field(default_factory=dict, repr=False)
+    topology_dot: str = field(default="", repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON result file's content."""
+        return {
+            "seed": self.seed,
+            "orders": self.orders,
+            "assignments": self.assignments,
+            "finish": self.finish,
+            "inspected": self.inspected,
+            "speed_changes": self.speed_changes,
+            "makespan": self.makespan,
+            "yield": self.yield_rate,
+            "agents": self.agents,
+        }
 
 
 def build_cell(
@@ -117,7 +133,7 @@ async def run_tour(*, seed: int = 7, orders: int = 6) -> TourResult:
     scored = anyio.Event()
     agents, demand, planner = build_cell(seed, result, scored)
     rng = random.Random(seed * 31)
-    async with Runtime(agents=agents):
+    async with Runtime(agents=agents) as runtime:
         result.agents = len(agents)
         mills = [card.id for card in await planner.discover(capability="machining.milling")]
         camera = (await planner.discover(role="perception"))[0].id
@@ -150,6 +166,8 @@ async def run_tour(*, seed: int = 7, orders: int = 6) -> TourResult:
                 await handle.result(timeout=5)
         with anyio.fail_after(5):
             await scored.wait()
+        result.topology = runtime.topology.to_json()
+        result.topology_dot = runtime.topology.to_dot()
     result.makespan = max(result.finish.values(), default=0.0)
     passed = sum(v == "pass" for v in result.inspected.values())
     result.yield_rate = passed / orders if orders else 0.0

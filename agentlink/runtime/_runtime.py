@@ -26,6 +26,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from agentlink.core._dispatch import Dispatcher
+from agentlink.core._topics import check_topic
 from agentlink.discovery import Registry, Topology, mount_registry, run_reaper
 from agentlink.model import (
     AgentCard,
@@ -123,7 +124,7 @@ class Runtime:
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             stack.push_async_callback(self._shutdown)
             if self.serve_registry:
-                dispatcher = Dispatcher()
+                dispatcher = Dispatcher(agent_id=REGISTRY_ID)
                 mount_registry(dispatcher, self.registry)
 
                 async def serve_registry(frame: bytes, origin: Any) -> bytes | None:
@@ -262,9 +263,7 @@ class Runtime:
 
     def publish(self, source: str, topic: str, data: Any) -> Event:
         """Publish an event from a hosted agent; returns it."""
-        from agentlink.core._topics import compile_pattern
-
-        compile_pattern(topic)
+        check_topic(topic)
         return Event.model_construct(**self.publish_raw(source, topic, data))
 
     def report(self, error: BaseException, where: str) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agentlink.core._contract_net import ContractNetParticipant
+from agentlink.core._deadline import format_rfc3339
 from agentlink.core._dispatch import Call, Dispatcher
 from agentlink.core._idempotency import BeginKind, IdempotencyCache, request_digest
 from agentlink.core._interactions import OutOfSequence
@@ -71,7 +72,7 @@ class AgentServer:
         self.pending_work: dict[str, Work] = {}
         # Contract nets this agent takes part in, by (initiator, conversation).
         self.negotiations: dict[tuple[str, str], ContractNetParticipant] = {}
-        self.dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher(agent_id=agent.id)
         add = self.dispatcher.add
         add("agent/card", self._card)
         add("agent/ping", self._ping)
@@ -101,8 +102,6 @@ class AgentServer:
         return self.agent.card.to_wire()
 
     async def _ping(self, call: Call) -> dict[str, Any]:
-        from agentlink.core._deadline import format_rfc3339
-
         return {"ok": True, "time": format_rfc3339(call.now)}
 
     # -- tools ---------------------------------------------------------------------------
@@ -207,8 +206,11 @@ class AgentServer:
         except RpcError:
             raise
         except TimeoutError:
+            data: dict[str, Any] = {"tool": spec.tool.name, "started": True}
+            if limit is not None:
+                data["deadline"] = format_rfc3339(limit)
             raise DeadlineExceeded(
-                f"tool {spec.tool.name!r} did not finish in time", data={"tool": spec.tool.name}
+                f"tool {spec.tool.name!r} did not finish in time", data=data
             ) from None
         except Exception as exc:
             raise ToolExecutionError(

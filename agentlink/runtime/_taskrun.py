@@ -99,7 +99,8 @@ class RunningTask:
         """
         if self.record.terminal:
             raise TaskNotCancelable(
-                f"task {self.id} is {self.record.state}", data={"task_id": self.id}
+                f"task {self.id} is {self.record.state}",
+                data={"task_id": self.id, "state": self.record.state},
             )
         self.record.cancel(time.time(), reason)
         if self._scope is not None:

@@ -55,7 +55,7 @@ class MemoryTransport:
             raise TransportClosed("memory transport is closed")
         handler = self.network.handlers.get(address)
         if handler is None:
-            raise AgentNotFound(f"no agent {address!r} on this network", data={"agent": address})
+            raise AgentNotFound(f"no agent {address!r} on this network", data={"agent_id": address})
         return handler
 
     async def request(self, address: str, frame: bytes, *, timeout: float | None = None) -> bytes:

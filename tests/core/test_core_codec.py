@@ -102,7 +102,7 @@ def test_oversized_frame_is_refused_before_parsing() -> None:
     (item,) = decode(frame, max_bytes=100).items
     assert isinstance(item, Invalid)
     assert isinstance(item.error, PayloadTooLarge)
-    assert item.error.data == {"limit": 100, "size": len(frame)}
+    assert item.error.data == {"kind": "bytes", "limit": 100, "size": len(frame)}
 
 
 def test_nesting_deeper_than_the_limit_is_refused() -> None:

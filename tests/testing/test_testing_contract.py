@@ -100,4 +100,4 @@ async def test_memory_transport_refuses_unknown_address_at_once() -> None:
     transport = MemoryTransport()
     with pytest.raises(AgentNotFound) as info:
         await transport.request("cnc-404", b"{}")
-    assert info.value.data == {"agent": "cnc-404"}
+    assert info.value.data == {"agent_id": "cnc-404"}

@@ -1,0 +1,76 @@
+"""The public names of each package are pinned: changing them is a deliberate act."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "agentlink": ["PROTOCOL_VERSION", "__version__"],
+    "agentlink.runtime": [
+        "Agent",
+        "MessageContext",
+        "Peer",
+        "ReportedError",
+        "Runtime",
+        "TaskHandle",
+        "ToolContext",
+        "contract_net",
+        "lowest",
+    ],
+    "agentlink.transport": [
+        "FrameHandler",
+        "MemoryNetwork",
+        "MemoryTransport",
+        "Origin",
+        "Transport",
+    ],
+    "agentlink.testing": [
+        "CHECKS",
+        "FaultStats",
+        "FaultyTransport",
+        "MemoryNetwork",
+        "MemoryTransport",
+        "TransportPair",
+        "check_transport",
+    ],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_public_names_are_pinned(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == sorted(PUBLIC[module])
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name} is exported but missing"
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "agentlink",
+        "agentlink.model",
+        "agentlink.runtime",
+        "agentlink.transport",
+        "agentlink.testing",
+        "agentlink.discovery",
+        "agentlink.core",
+    ],
+)
+def test_all_is_unique_and_complete(module: str) -> None:
+    # Ordering of __all__ is kept by the linter (RUF022); here: no duplicates, no ghosts.
+    mod = importlib.import_module(module)
+    exported = getattr(mod, "__all__", [])
+    assert len(exported) == len(set(exported))
+    for name in exported:
+        assert hasattr(mod, name)
+
+
+def test_every_model_error_derives_from_the_root() -> None:
+    from agentlink import model
+
+    for name in model.__all__:
+        obj = getattr(model, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, model.AgentlinkError), name
