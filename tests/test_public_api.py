@@ -18,6 +18,9 @@ PUBLIC = {
         "ToolContext",
         "contract_net",
         "lowest",
+        "query",
+        "request",
+        "subscribe",
     ],
     "agentlink.transport": [
         "FrameHandler",

@@ -193,7 +193,11 @@ def decode(
             return Decoded([Invalid(_too_deep(max_depth))], False)
         return Decoded([Invalid(ParseError(f"not valid UTF-8 JSON: {exc}"))], False)
     # Cheap pre-check: a frame with fewer brackets than the limit cannot nest that deep.
-    if raw.count(b"{") + raw.count(b"[") > max_depth and _depth_exceeds(obj, max_depth):
+    if (
+        len(raw) > 2 * max_depth
+        and raw.count(b"{") + raw.count(b"[") > max_depth
+        and _depth_exceeds(obj, max_depth)
+    ):
         return Decoded([Invalid(_too_deep(max_depth))], False)
     if type(obj) is list:
         if not obj:

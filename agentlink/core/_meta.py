@@ -27,6 +27,7 @@ _PATTERNS: Final[dict[str, re.Pattern[str]]] = {
 }
 # Members that are free identifiers: 1..256 characters.
 _IDENTIFIERS: Final = ("message_id", "conversation_id", "in_reply_to", "idempotency_key")
+_CACHED: Final = frozenset({"protocol", "sender", "receiver"})
 _OPTIONAL: Final = (
     "sender",
     "receiver",
@@ -53,8 +54,15 @@ def _bad(member: str, message: str) -> InvalidParams:
     )
 
 
+# Agent ids and protocol strings repeat on every call; remember the ones already checked.
+_SEEN: set[tuple[str, str]] = set()
+_SEEN_LIMIT: Final = 4096
+
+
 def _check_string(meta: dict[str, Any], member: str) -> None:
     value = meta[member]
+    if type(value) is str and (member, value) in _SEEN:
+        return
     if type(value) is not str:
         raise _bad(member, "must be a string")
     if member in _IDENTIFIERS:
@@ -66,6 +74,8 @@ def _check_string(meta: dict[str, Any], member: str) -> None:
     # Python's "$" also matches before a final newline; the wire rule does not.
     elif _PATTERNS[member].search(value) is None or value.endswith("\n"):
         raise _bad(member, f"does not match {_PATTERNS[member].pattern}")
+    elif member in _CACHED and len(_SEEN) < _SEEN_LIMIT:
+        _SEEN.add((member, value))
 
 
 def check_meta(params: Any, supported: tuple[str, ...] = SUPPORTED_VERSIONS) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from ._agent import Agent, MessageContext
 from ._context import ToolContext
+from ._interactions import query, request, subscribe
 from ._negotiation import contract_net, lowest
 from ._peer import Peer, TaskHandle
 from ._runtime import ReportedError, Runtime
@@ -16,4 +17,7 @@ __all__ = [
     "ToolContext",
     "contract_net",
     "lowest",
+    "query",
+    "request",
+    "subscribe",
 ]

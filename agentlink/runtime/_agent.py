@@ -53,6 +53,8 @@ class MessageContext:
     conversation_id: str | None
     message_id: str
     meta: dict[str, Any]
+    #: Records an answer sent later on the protocol machine of this conversation.
+    track: Callable[[str], None] | None = None
 
     def peer(self, agent_id: str) -> Peer:
         return self.agent.peer(agent_id)
@@ -62,6 +64,20 @@ class MessageContext:
         if self.sender is None:
             raise UsageError("the message named no sender")
         return self.agent.peer(self.sender)
+
+    async def reply(self, message: Message, *, timeout: float | None = None) -> Message | None:
+        """Answer later, in this conversation (an inform after an agree, a notification
+        of a subscription, a late proposal)."""
+        if self.conversation_id is None:
+            raise UsageError("the message started no conversation; return the reply instead")
+        if self.track is not None:
+            self.track(message.performative)
+        return await self.reply_to_sender().send(
+            message,
+            timeout=timeout,
+            conversation_id=self.conversation_id,
+            in_reply_to=self.message_id,
+        )
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -375,6 +376,7 @@ class AgentServer:
         participant, refusal = self._follow_negotiation(message, call.sender, conversation)
         if refusal is not None:
             return {"reply": refusal.to_wire()}
+        track = None if participant is None else partial(_track, participant)
         for route in self.agent.message_routes:
             if route.performative not in (None, message.performative):
                 continue
@@ -392,7 +394,7 @@ class AgentServer:
                         },
                     )
             context = MessageContext(
-                self.agent, call.sender, conversation, meta["message_id"], meta
+                self.agent, call.sender, conversation, meta["message_id"], meta, track
             )
             token = current_conversation.set(conversation)
             try:
@@ -445,6 +447,12 @@ class AgentServer:
         if participant.finished:
             self.negotiations.pop(key, None)
         return participant, None
+
+
+def _track(machine: ContractNetParticipant, performative: str) -> None:
+    """Record an answer sent later; one the protocol forbids is for the initiator to judge."""
+    with contextlib.suppress(AgentlinkError):
+        machine.send(performative)
 
 
 def _not_understood(message: Message, reason: str) -> Message:
