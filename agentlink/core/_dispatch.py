@@ -201,9 +201,9 @@ class Dispatcher:
 
 
 def _internal(exc: Exception) -> InternalError:
-    return InternalError(
-        f"internal error: {type(exc).__name__}", data={"exception": type(exc).__name__}
-    )
+    # The exception's type is named in the message for operators; its text, which may
+    # carry secrets or paths, is not sent.
+    return InternalError(f"internal error: {type(exc).__name__}")
 
 
 def _dump(reply: Any) -> bytes:

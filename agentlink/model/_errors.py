@@ -4,6 +4,9 @@ Every error the library raises derives from :class:`AgentlinkError`::
 
     AgentlinkError
     ├── UsageError                  the API was called wrongly (a local bug)
+    ├── TaskEnded                   a task the caller waited for ended without output
+    │   ├── TaskCanceled
+    │   └── TaskRejected            its actuation was not approved
     ├── ProtocolError
     │   └── RemoteProtocolError     the peer sent a frame that breaks the protocol
     ├── TransportError              frames could not be moved
@@ -72,8 +75,11 @@ __all__ = [
     "ReadError",
     "RemoteProtocolError",
     "RpcError",
+    "TaskCanceled",
+    "TaskEnded",
     "TaskNotCancelable",
     "TaskNotFound",
+    "TaskRejected",
     "ToolExecutionError",
     "ToolNotFound",
     "TransportClosed",
@@ -96,6 +102,26 @@ class AgentlinkError(Exception):
 
 class UsageError(AgentlinkError):
     """The library was used in a way it does not support (a bug in the calling code)."""
+
+
+class TaskEnded(AgentlinkError):
+    """A task the caller waited for ended without output (it was canceled or rejected).
+
+    Attributes:
+        task: the final :class:`~agentlink.model.Task` snapshot.
+    """
+
+    def __init__(self, message: str, *, task: Any) -> None:
+        super().__init__(message)
+        self.task = task
+
+
+class TaskCanceled(TaskEnded):
+    """The task was canceled before it finished."""
+
+
+class TaskRejected(TaskEnded):
+    """The task's actuation was rejected by an approver."""
 
 
 class ProtocolError(AgentlinkError):

@@ -55,12 +55,14 @@ class ToolContext:
 
     @property
     def deadline(self) -> float | None:
-        """Absolute deadline (unix seconds), or None."""
-        return self.call.deadline
+        """Absolute deadline (unix seconds) of this work: the earlier of the caller's
+        deadline and the tool's own timeout; None when there is neither."""
+        return current_deadline.get()
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None when there is none."""
-        return None if self.call.deadline is None else self.call.deadline - time.time()
+        deadline = self.deadline
+        return None if deadline is None else deadline - time.time()
 
     def peer(self, agent_id: str) -> Peer:
         """A proxy for calling another agent on behalf of this one."""

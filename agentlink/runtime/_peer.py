@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import nullcontext
 from itertools import count
 from typing import Any
 
@@ -25,8 +26,12 @@ from agentlink.model import (
     DeadlineExceeded,
     Message,
     Task,
+    TaskCanceled,
     TaskEvent,
+    TaskRejected,
+    Tool,
     UsageError,
+    error_from_wire,
 )
 
 from ._context import current_conversation, current_deadline, current_traceparent
@@ -52,12 +57,21 @@ class Peer:
         ``await planner.peer("cnc-7").call("start_job", job="J-42", program="O1001")``
     """
 
-    __slots__ = ("_send", "agent_id", "sender")
+    __slots__ = ("_send", "agent_id", "describe", "sender")
 
-    def __init__(self, agent_id: str, *, sender: str | None, send: Sender) -> None:
+    def __init__(
+        self,
+        agent_id: str,
+        *,
+        sender: str | None,
+        send: Sender,
+        describe: Callable[[str, str], Tool | None] | None = None,
+    ) -> None:
         self.agent_id = agent_id
         self.sender = sender
         self._send = send
+        #: Looks up a tool of an agent when it is known locally (to refuse misuse early).
+        self.describe = describe
 
     def __repr__(self) -> str:
         return f"Peer({self.agent_id!r}, sender={self.sender!r})"
@@ -163,7 +177,18 @@ class Peer:
         idempotency_key: str | None = None,
         **kwargs: Any,
     ) -> TaskHandle:
-        """Call a task tool and return a handle on the task without waiting for it."""
+        """Call a task tool and return a handle on the task without waiting for it.
+
+        Raises:
+            UsageError: the tool is known to finish at once (use :meth:`call`); nothing is
+                sent then.
+        """
+        if self.describe is not None:
+            tool_info = self.describe(self.agent_id, tool)
+            if tool_info is not None and not (
+                tool_info.execution == "task" or tool_info.requires_approval
+            ):
+                raise UsageError(f"tool {tool!r} finishes at once; use call() instead")
         args = {**arguments, **kwargs} if arguments else kwargs
         result = await self.request(
             "tools/call",
@@ -302,24 +327,39 @@ class TaskHandle:
                 return
 
     async def wait(self, *, timeout: float | None = None) -> Task:
-        """Wait until the task ends; returns its final snapshot."""
-        with anyio.fail_after(timeout) if timeout is not None else _nullcontext():
-            async for _ in self.events():
-                pass
+        """Wait until the task ends; returns its final snapshot.
+
+        Raises:
+            DeadlineExceeded: it did not end within ``timeout`` seconds.
+        """
+        try:
+            with anyio.fail_after(timeout) if timeout is not None else nullcontext():
+                async for _ in self.events():
+                    pass
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"task {self.id} did not end within {timeout} s",
+                data={"task_id": self.id, "started": True},
+            ) from None
         return self.task
 
     async def result(self, *, timeout: float | None = None) -> Any:
-        """Wait for the task and return its output, or raise its error."""
-        from agentlink.model import ApprovalRequired, TaskNotCancelable, error_from_wire
+        """Wait for the task and return its output.
 
+        Raises:
+            RpcError: the task failed (the matching subclass of its error).
+            TaskCanceled: it was canceled.
+            TaskRejected: its actuation was rejected.
+            DeadlineExceeded: it did not end within ``timeout`` seconds.
+        """
         task = await self.wait(timeout=timeout)
         if task.state == "completed":
             return task.output
         if task.error is not None:
             raise error_from_wire(task.error.model_dump())
         if task.state == "rejected":
-            raise ApprovalRequired(f"task {task.id} was rejected", data={"task_id": task.id})
-        raise TaskNotCancelable(f"task {task.id} ended {task.state}", data={"task_id": task.id})
+            raise TaskRejected(f"task {task.id} was rejected", task=task)
+        raise TaskCanceled(f"task {task.id} was {task.state}", task=task)
 
     async def cancel(self, *, reason: str | None = None) -> Task:
         params: dict[str, Any] = {"task_id": self.id}
@@ -333,11 +373,3 @@ class TaskHandle:
             await self.peer.request("tasks/input", {"task_id": self.id, "input": value})
         )
         return self.task
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None

@@ -33,6 +33,7 @@ from agentlink.model import (
     Event,
     Forbidden,
     Message,
+    Tool,
     UsageError,
 )
 from agentlink.transport import MemoryTransport, Transport
@@ -150,7 +151,14 @@ class Runtime:
     ) -> bool | None:
         stack, self._stack = self._stack, None
         assert stack is not None
-        return await stack.__aexit__(exc_type, exc, tb)
+        try:
+            return await stack.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # The task group wraps whatever the block raised; a single error is given back
+            # as itself, so `except ToolNotFound:` around the block works as expected.
+            if len(group.exceptions) == 1 and exc is not None and group.exceptions[0] is exc:
+                raise exc from None
+            raise
 
     async def _shutdown(self) -> None:
         assert self._tg is not None
@@ -235,7 +243,12 @@ class Runtime:
 
     def peer(self, agent_id: str, *, sender: str | None = None) -> Peer:
         """A proxy for calling ``agent_id`` (as ``sender``, if given)."""
-        return Peer(agent_id, sender=sender, send=self._send)
+        return Peer(agent_id, sender=sender, send=self._send, describe=self._describe)
+
+    def _describe(self, agent_id: str, tool: str) -> Tool | None:
+        server = self.servers.get(agent_id)
+        spec = None if server is None else server.agent.tools.get(tool)
+        return None if spec is None else spec.tool
 
     async def discover(self, *, sender: str | None = None, **criteria: Any) -> list[AgentCard]:
         """Search the registry; every page is fetched."""
@@ -257,6 +270,7 @@ class Runtime:
         server = self.servers.get(source)
         if server is None:
             raise UsageError(f"agent {source!r} is not hosted here")
+        server.check_event_data(topic, data)
         event = server.events.append(topic, data, now=time.time(), datacontenttype=datacontenttype)
         self.bus.publish(event)
         return event

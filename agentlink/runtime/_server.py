@@ -14,12 +14,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import orjson
 
 from agentlink.core._contract_net import ContractNetParticipant
 from agentlink.core._deadline import format_rfc3339
 from agentlink.core._dispatch import Call, Dispatcher
 from agentlink.core._idempotency import BeginKind, IdempotencyCache, request_digest
 from agentlink.core._interactions import OutOfSequence
+from agentlink.core._validator import SchemaValidator
 from agentlink.model import (
     METHODS,
     AgentlinkError,
@@ -71,6 +73,9 @@ class AgentServer:
         self.idempotency = IdempotencyCache()
         # Work of approval tasks, held until enough approvals arrive.
         self.pending_work: dict[str, Work] = {}
+        self.topic_validators = {
+            t.topic: SchemaValidator(t.data_schema) for t in agent.event_topics if t.data_schema
+        }
         # Contract nets this agent takes part in, by (initiator, conversation).
         self.negotiations: dict[tuple[str, str], ContractNetParticipant] = {}
         self.dispatcher = Dispatcher(agent_id=agent.id)
@@ -92,6 +97,28 @@ class AgentServer:
             m for m in METHODS if not m.startswith("registry/")
         }
         assert not missing, missing
+
+    def check_event_data(self, topic: str, data: Any) -> None:
+        """Refuse event data that is not JSON or not valid for the topic's declared schema.
+
+        Raises:
+            InvalidParams: with pointers into ``/data``; nothing is appended.
+        """
+        try:
+            orjson.dumps(data)
+        except TypeError as exc:
+            raise InvalidParams(
+                f"event data is not JSON: {exc}",
+                data={"errors": [{"pointer": "/data", "message": "not JSON"}]},
+            ) from None
+        validator = self.topic_validators.get(topic)
+        if validator is not None:
+            errors = validator.errors(data)
+            if errors:
+                raise InvalidParams(
+                    f"event data does not match the schema of {topic!r}",
+                    data={"errors": [{**e, "pointer": "/data" + e["pointer"]} for e in errors]},
+                )
 
     async def handle_frame(self, frame: bytes, origin: Origin) -> bytes | None:
         """The frame handler bound on the transport."""
@@ -222,6 +249,16 @@ class AgentServer:
             current_traceparent.reset(tokens[2])
             current_conversation.reset(tokens[1])
             current_deadline.reset(tokens[0])
+        if call.deadline is not None and time.time() >= call.deadline:
+            # Work that ends after the deadline is late even when it was not interrupted.
+            raise DeadlineExceeded(
+                f"tool {spec.tool.name!r} finished after the deadline",
+                data={
+                    "tool": spec.tool.name,
+                    "started": True,
+                    "deadline": format_rfc3339(call.deadline),
+                },
+            )
         return spec.output(value)
 
     def _start_task(self, spec: ToolSpec, kwargs: dict[str, Any], call: Call) -> RunningTask:
@@ -283,9 +320,7 @@ class AgentServer:
     async def _tasks_subscribe(self, call: Call) -> dict[str, Any]:
         params: TasksSubscribeParams = call.model
         task = self.tasks.get(params.task_id)
-        wait = params.wait_ms / 1000
-        if call.deadline is not None:
-            wait = min(wait, call.deadline - time.time())
+        wait = _poll_window(params.wait_ms, call.deadline)
         await task.wait_after(params.after_seq, wait)
         events = task.events_after(params.after_seq, 100)
         return {
@@ -298,8 +333,6 @@ class AgentServer:
         task = self.tasks.get(params.task_id)
         request = task.record.input_request
         if task.record.state == "input-required" and request is not None and request.input_schema:
-            from agentlink.core._validator import SchemaValidator
-
             errors = SchemaValidator(request.input_schema).errors(params.input)
             if errors:
                 raise InvalidParams(
@@ -348,9 +381,7 @@ class AgentServer:
     async def _events_subscribe(self, call: Call) -> dict[str, Any]:
         params: EventsSubscribeParams = call.model
         self.runtime.observe_subscription(call.sender, params.topics)
-        wait = params.wait_ms / 1000
-        if call.deadline is not None:
-            wait = min(wait, call.deadline - time.time())
+        wait = _poll_window(params.wait_ms, call.deadline)
         events = self.events.after(params.after_seq, params.topics, params.limit)
         while not events and wait > 0 and self.events.last_seq >= 0:
             start = time.time()
@@ -369,6 +400,11 @@ class AgentServer:
         message: Message = call.model.message
         meta = call.meta
         conversation = meta.get("conversation_id")
+        if message.protocol is not None and conversation is None:
+            raise InvalidParams(
+                f"a {message.protocol} message needs _meta.conversation_id",
+                data={"errors": [{"pointer": "/_meta/conversation_id", "message": "required"}]},
+            )
         if conversation is not None and self.runtime.deliver_to_conversation(
             self.agent.id, conversation, message, meta
         ):
@@ -408,7 +444,7 @@ class AgentServer:
                 ) from None
             finally:
                 current_conversation.reset(token)
-            if reply is None:
+            if reply is None or not _may_answer(message, reply):
                 return {}
             if participant is not None:
                 # Track our own answer so the next message of the initiator is judged right;
@@ -416,6 +452,8 @@ class AgentServer:
                 with contextlib.suppress(AgentlinkError):
                     participant.send(reply.performative)
             return {"reply": reply.to_wire()}
+        if message.performative == "not-understood":
+            return {}  # never answered: that is how loops between two agents start
         reason = f"no handler for {message.performative} {message.content_type}"
         return {"reply": _not_understood(message, reason).to_wire()}
 
@@ -447,6 +485,23 @@ class AgentServer:
         if participant.finished:
             self.negotiations.pop(key, None)
         return participant, None
+
+
+def _may_answer(message: Message, reply: Message) -> bool:
+    """An inform gets no answer but not-understood; a not-understood gets none at all."""
+    if message.performative == "not-understood":
+        return False
+    return message.performative != "inform" or reply.performative == "not-understood"
+
+
+def _poll_window(wait_ms: int, deadline: float | None) -> float:
+    """How long a long poll may wait: ``wait_ms``, but ending early enough before the
+    deadline that the (possibly empty) answer arrives in time."""
+    wait = wait_ms / 1000
+    if deadline is not None:
+        left = deadline - time.time()
+        wait = min(wait, left - min(0.05, left * 0.1))
+    return wait
 
 
 def _track(machine: ContractNetParticipant, performative: str) -> None:

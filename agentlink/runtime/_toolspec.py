@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
 from agentlink.core._dispatch import validation_errors
@@ -106,8 +107,22 @@ class ToolSpec:
                     f"tool {self.tool.name!r} returned a value it cannot serialise: {exc}",
                     data={"tool": self.tool.name},
                 ) from None
-        if self.output_validator is not None:
-            errors = self.output_validator.errors(value)
+        if self.output_validator is None:
+            try:
+                orjson.dumps(value)
+            except TypeError as exc:
+                raise InvalidToolOutput(
+                    f"tool {self.tool.name!r} returned a value that is not JSON: {exc}",
+                    data={"tool": self.tool.name},
+                ) from None
+        else:
+            try:
+                errors = self.output_validator.errors(value)
+            except (TypeError, ValueError) as exc:  # not JSON at all
+                raise InvalidToolOutput(
+                    f"tool {self.tool.name!r} returned a value that is not JSON: {exc}",
+                    data={"tool": self.tool.name},
+                ) from None
             if errors:
                 raise InvalidToolOutput(
                     f"tool {self.tool.name!r} returned invalid output: "
@@ -115,6 +130,10 @@ class ToolSpec:
                     data={"tool": self.tool.name, "errors": errors},
                 )
         return value
+
+
+def _declare(fields: dict[str, Any]) -> Tool:
+    return Tool.model_validate(fields)
 
 
 def build_tool(
@@ -166,20 +185,26 @@ def build_tool(
         output_schema = _clean(adapter.json_schema(mode="serialization"))
         output_adapter = None if _is_plain(returns) else adapter
     doc = inspect.getdoc(func) or ""
-    tool = Tool.model_validate(
-        {
-            "name": tool_name,
-            "description": description if description is not None else doc,
-            "input_schema": input_schema,
-            "output_schema": output_schema,
-            "safety": safety,
-            "requires_approval": requires_approval,
-            "approvals": approvals,
-            "idempotent": idempotent,
-            "execution": "task" if task else "sync",
-            "timeout_ms": None if timeout is None else max(1, int(timeout * 1000)),
-        }
-    )
+    try:
+        tool = _declare(
+            {
+                "name": tool_name,
+                "description": description if description is not None else doc,
+                "input_schema": input_schema,
+                "output_schema": output_schema,
+                "safety": safety,
+                "requires_approval": requires_approval,
+                "approvals": approvals,
+                "idempotent": idempotent,
+                "execution": "task" if task else "sync",
+                "timeout_ms": None if timeout is None else max(1, int(timeout * 1000)),
+            }
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{e['pointer'] or '/'}: {e['message']}" for e in validation_errors(exc)
+        )
+        raise UsageError(f"tool {tool_name!r} cannot be declared: {problems}") from None
     return ToolSpec(
         tool=tool,
         func=func,

@@ -154,10 +154,8 @@ def test_handler_crash_is_internal_error_and_dispatcher_keeps_serving(drive: Dri
         reply = orjson.loads(drive(dispatcher.handle(frame, now=NOW)))
         assert reply["id"] == 9
         assert reply["error"]["code"] == -32603
-        assert reply["error"]["data"] == {
-            "name": "internal_error",
-            "exception": "ZeroDivisionError",
-        }
+        assert reply["error"]["data"] == {"name": "internal_error"}
+        assert reply["error"]["message"] == "internal error: ZeroDivisionError"
     assert roundtrip(drive, dispatcher, "agent/ping", {"_meta": META})["ok"] is True
 
 
