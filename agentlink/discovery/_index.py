@@ -35,7 +35,7 @@ def card_keys(card: AgentCard) -> frozenset[Key]:
     keys: set[Key] = {("role", card.role)}
     for capability in card.capabilities:
         parts = capability.split(".")
-        keys.update(("capability", ".".join(parts[:n])) for n in range(len(parts), len(parts) + 1))
+        keys.update(("capability", ".".join(parts[:n])) for n in range(1, len(parts) + 1))
     keys.update(("tool", tool.name) for tool in card.tools)
     keys.update(("asset", asset) for asset in card.assets)
     keys.update(("tag", tag) for tag in card.tags)
