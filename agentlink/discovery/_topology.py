@@ -117,15 +117,15 @@ class Topology:
         self._prune()
         return True
 
-    def observe_call(self, caller: str, callee: str, tool: str) -> None:
-        """Count one call of ``tool`` from agent ``caller`` to agent ``callee``."""
+    def observe_call(self, caller: str, callee: str, tool: str, *, count: int = 1) -> None:
+        """Count ``count`` calls of ``tool`` from agent ``caller`` to agent ``callee``."""
         g = self._graph
         source, target = self._ensure_agent(caller), self._ensure_agent(callee)
         if not g.has_edge(source, target, key="calls"):
             g.add_edge(source, target, key="calls", kind="calls", count=0, tools=Counter())
         data = g.edges[source, target, "calls"]
-        data["count"] += 1
-        data["tools"][tool] += 1
+        data["count"] += count
+        data["tools"][tool] += count
 
     def observe_subscription(self, agent_id: str, pattern: str) -> None:
         """Record that ``agent_id`` subscribed to the topic ``pattern``."""

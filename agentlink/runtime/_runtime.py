@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -105,7 +106,9 @@ class Runtime:
         self.lease_ttl = lease_ttl
         self.on_error = on_error
         self.registry = Registry()
-        self.topology = Topology()
+        self._topology = Topology()
+        # Calls are counted here on the hot path and folded into the graph when it is read.
+        self._calls: Counter[tuple[str, str, str]] = Counter()
         self.bus = EventBus()
         self.errors: list[ReportedError] = []
         self.servers: dict[str, AgentServer] = {}
@@ -194,13 +197,13 @@ class Runtime:
             for route in agent.event_routes:
                 subscription = Subscription(agent.id, route.pattern, route.handler)
                 self.bus.add(subscription)
-                self.topology.observe_subscription(agent.id, route.pattern)
+                self._topology.observe_subscription(agent.id, route.pattern)
                 self.spawn(partial(subscription.run, self.report))
             lease = await self._system.request(
                 "registry/register", {"card": agent.card.to_wire(), "ttl_s": self.lease_ttl}
             )
             self._leases[agent.id] = lease["lease_id"]
-            self.topology.add_card(agent.card)
+            self._topology.add_card(agent.card)
 
     async def remove(self, agent_id: str) -> None:
         """Stop hosting an agent: deregister it, unbind it, stop its subscriptions."""
@@ -291,14 +294,22 @@ class Runtime:
 
     # -- observation and policy hooks used by the servers --------------------------------
 
+    @property
+    def topology(self) -> Topology:
+        """Agents, capabilities, tools, assets, topics, and who called and subscribed to whom."""
+        calls, self._calls = self._calls, Counter()
+        for (caller, callee, tool), count in calls.items():
+            self._topology.observe_call(caller, callee, tool, count=count)
+        return self._topology
+
     def observe_call(self, caller: str | None, callee: str, tool: str) -> None:
         if caller is not None:
-            self.topology.observe_call(caller, callee, tool)
+            self._calls[caller, callee, tool] += 1
 
     def observe_subscription(self, subscriber: str | None, topics: Sequence[str]) -> None:
         if subscriber is not None:
             for topic in topics:
-                self.topology.observe_subscription(subscriber, topic)
+                self._topology.observe_subscription(subscriber, topic)
 
     async def check_approver(self, approver: str, approvers: frozenset[str], task_id: str) -> None:
         """Raise :class:`Forbidden` unless ``approver`` is listed by id or by role."""
