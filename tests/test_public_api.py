@@ -24,6 +24,7 @@ PUBLIC = {
     ],
     "agentlink.transport": [
         "FrameHandler",
+        "HttpTransport",
         "MemoryNetwork",
         "MemoryTransport",
         "Origin",

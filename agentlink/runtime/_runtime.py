@@ -37,7 +37,7 @@ from agentlink.model import (
     Tool,
     UsageError,
 )
-from agentlink.transport import MemoryTransport, Transport
+from agentlink.transport import MemoryTransport, Origin, Transport
 
 from ._agent import Agent
 from ._events import EventBus, Subscription
@@ -97,12 +97,14 @@ class Runtime:
         agents: Iterable[Agent] = (),
         *,
         transport: Transport | None = None,
-        registry: bool = True,
+        registry: bool | str = True,
         lease_ttl: float = 30.0,
         on_error: Callable[[ReportedError], None] | None = None,
     ) -> None:
         self.transport: Transport = transport if transport is not None else MemoryTransport()
-        self.serve_registry = registry
+        self.serve_registry = registry is True
+        #: Where the registry is: its id on the transport, or the address of a remote one.
+        self.registry_address = REGISTRY_ID if isinstance(registry, bool) else registry
         self.lease_ttl = lease_ttl
         self.on_error = on_error
         self.registry = Registry()
@@ -112,12 +114,14 @@ class Runtime:
         self.bus = EventBus()
         self.errors: list[ReportedError] = []
         self.servers: dict[str, AgentServer] = {}
+        self._endpoints: dict[str, str] = {}
+        self._resolved: dict[str, tuple[str, float]] = {}
         self._pending = list(agents)
         self._leases: dict[str, str] = {}
         self._conversations: dict[tuple[str, str], Conversation] = {}
         self._tg: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
-        self._system = Peer(REGISTRY_ID, sender=None, send=self._send)
+        self._system = Peer(self.registry_address, sender=None, send=self._send)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -125,16 +129,24 @@ class Runtime:
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
+            if hasattr(self.transport, "__aenter__") and not getattr(
+                self.transport, "_entered", False
+            ):
+                await stack.enter_async_context(self.transport)  # type: ignore[arg-type]
+            if getattr(self.transport, "resolve", False) is None:
+                self.transport.resolve = self._resolve  # type: ignore[attr-defined]
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             stack.push_async_callback(self._shutdown)
             if self.serve_registry:
                 dispatcher = Dispatcher(agent_id=REGISTRY_ID)
                 mount_registry(dispatcher, self.registry)
 
-                async def serve_registry(frame: bytes, origin: Any) -> bytes | None:
+                async def serve_registry(frame: bytes, origin: Origin) -> bytes | None:
                     return await dispatcher.handle(frame, now=time.time(), context=origin)
 
-                await self.transport.bind(REGISTRY_ID, serve_registry)
+                self._endpoints[REGISTRY_ID] = await self.transport.bind(
+                    REGISTRY_ID, serve_registry
+                )
                 await self._tg.start(partial(run_reaper, self.registry, interval_s=1.0))
             self._tg.start_soon(self._renew_leases)
             pending, self._pending = self._pending, []
@@ -169,7 +181,9 @@ class Runtime:
         with anyio.CancelScope(shield=True):
             for agent_id in list(self.servers):
                 await self.remove(agent_id)
-            await self.transport.aclose()
+            if self.serve_registry:
+                await self.transport.unbind(REGISTRY_ID)
+        await self.transport.aclose()
 
     def spawn(self, func: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``func`` in the runtime's task group."""
@@ -193,7 +207,8 @@ class Runtime:
             agent._card = None
             server = AgentServer(agent, self)
             self.servers[agent.id] = server
-            await self.transport.bind(agent.id, server.handle_frame)
+            self._endpoints[agent.id] = await self.transport.bind(agent.id, server.handle_frame)
+            agent._card = None
             for route in agent.event_routes:
                 subscription = Subscription(agent.id, route.pattern, route.handler)
                 self.bus.add(subscription)
@@ -220,13 +235,15 @@ class Runtime:
                 )
             except Exception as exc:  # the registry may be gone already at shutdown
                 log.debug("deregistering %s failed: %r", agent_id, exc)
+        self._endpoints.pop(agent_id, None)
         await self.transport.unbind(agent_id)
+        self._topology.remove_agent(agent_id)
         server.agent.runtime = None
 
     def endpoints(self, agent_id: str) -> list[dict[str, str]]:
-        return [
-            {"binding": self.transport.binding, "url": f"{self.transport.binding}://{agent_id}"}
-        ]
+        """The endpoints to advertise in an agent's card."""
+        url = self._endpoints.get(agent_id)
+        return [] if url is None else [{"binding": self.transport.binding, "url": url}]
 
     async def _renew_leases(self) -> None:
         while True:
@@ -243,6 +260,21 @@ class Runtime:
 
     async def _send(self, agent_id: str, frame: bytes, timeout: float | None) -> bytes:
         return await self.transport.request(agent_id, frame, timeout=timeout)
+
+    async def _resolve(self, agent_id: str) -> str | None:
+        """The base URL of a remote agent on this runtime's binding, from the registry."""
+        cached = self._resolved.get(agent_id)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        if agent_id == self.registry_address:
+            return None
+        page = await self._system.request("registry/search", {"agent_id": agent_id, "limit": 1})
+        for card in page["agents"]:
+            for endpoint in card.get("endpoints", []):
+                if endpoint["binding"] == self.transport.binding:
+                    self._resolved[agent_id] = (endpoint["url"], time.time() + 5.0)
+                    return str(endpoint["url"])
+        return None
 
     def peer(self, agent_id: str, *, sender: str | None = None) -> Peer:
         """A proxy for calling ``agent_id`` (as ``sender``, if given)."""

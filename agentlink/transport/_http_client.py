@@ -1,0 +1,257 @@
+"""A small HTTP/1.1 client: h11 over anyio streams, with keep-alive connection pools.
+
+It does what the binding needs and nothing more: POST a JSON body and read the whole
+reply, GET a stream of Server-Sent Events. A general client (httpx) costs about ten times
+more per small call here; the protocol work is done by h11, the I/O by anyio.
+
+Foreign errors are translated once, here: ``OSError`` and anyio stream errors become
+:class:`ConnectError`, :class:`ReadError` or :class:`WriteError`; ``h11`` errors become
+:class:`RemoteProtocolError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.abc
+import h11
+from anyio.abc import SocketStream
+
+from agentlink.model import (
+    ConnectError,
+    ReadError,
+    RemoteProtocolError,
+    TransportClosed,
+    UsageError,
+    WriteError,
+)
+
+__all__ = ["HttpClient", "HttpResponse"]
+
+READ_SIZE: Final = 65_536
+MAX_IDLE_PER_HOST: Final = 64
+_STREAM_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def split_url(url: str) -> tuple[str, int, str]:
+    """``(host, port, path)`` of an ``http://`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise UsageError(f"not an http:// URL: {url!r}")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return parts.hostname, parts.port or 80, path
+
+
+class _Connection:
+    __slots__ = ("conn", "host", "responded", "reused", "stream")
+
+    def __init__(self, stream: SocketStream, host: str) -> None:
+        self.stream = stream
+        self.host = host
+        self.conn = h11.Connection(h11.CLIENT)
+        self.reused = False
+        self.responded = False
+
+    async def send(self, *events: h11.Event) -> None:
+        """Send events in one write: a request split over several segments would wait for
+        delayed ACKs (Nagle), about 40 ms a call."""
+        data = b"".join(self.conn.send(event) or b"" for event in events)
+        if data:
+            try:
+                await self.stream.send(data)
+            except _STREAM_ERRORS as exc:
+                raise WriteError(f"writing to {self.host} failed: {exc!r}") from exc
+
+    async def next_event(self) -> h11.Event:
+        while True:
+            try:
+                event = self.conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise RemoteProtocolError(f"{self.host} broke HTTP/1.1: {exc}") from exc
+            if event is h11.PAUSED:
+                raise RemoteProtocolError(f"{self.host} answered more than was asked")
+            if event is h11.NEED_DATA:
+                try:
+                    data = await self.stream.receive(READ_SIZE)
+                except anyio.EndOfStream:
+                    data = b""
+                except _STREAM_ERRORS as exc:
+                    raise ReadError(f"reading from {self.host} failed: {exc!r}") from exc
+                self.conn.receive_data(data)
+                continue
+            assert isinstance(event, h11.Event)
+            return event
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True), contextlib.suppress(*_STREAM_ERRORS):
+            await self.stream.aclose()
+
+
+class HttpClient:
+    """Keep-alive HTTP/1.1 client with one pool of idle connections per host and port."""
+
+    def __init__(self, *, connect_timeout: float = 5.0) -> None:
+        self.connect_timeout = connect_timeout
+        self._idle: dict[tuple[str, int], deque[_Connection]] = {}
+        self._closed = False
+
+    async def _connect(self, host: str, port: int) -> _Connection:
+        try:
+            with anyio.fail_after(self.connect_timeout):
+                stream = await anyio.connect_tcp(host, port)
+        except TimeoutError:
+            raise ConnectError(f"connecting to {host}:{port} timed out") from None
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+        with contextlib.suppress(OSError):
+            stream.extra(anyio.abc.SocketAttribute.raw_socket).setsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+            )
+        return _Connection(stream, f"{host}:{port}")
+
+    async def _acquire(self, host: str, port: int) -> _Connection:
+        if self._closed:
+            raise TransportClosed("HTTP client is closed")
+        idle = self._idle.get((host, port))
+        if idle:
+            connection = idle.pop()
+            connection.reused = True
+            return connection
+        return await self._connect(host, port)
+
+    def _release(self, host: str, port: int, connection: _Connection) -> bool:
+        """Keep a connection for reuse if both sides allow it."""
+        conn = connection.conn
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE and not self._closed:
+            conn.start_next_cycle()
+            connection.responded = False
+            idle = self._idle.setdefault((host, port), deque())
+            if len(idle) < MAX_IDLE_PER_HOST:
+                idle.append(connection)
+                return True
+        return False
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes = b"",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> HttpResponse:
+        """Send one request and read the whole response.
+
+        A request on a reused connection that the server had already closed is sent again
+        once on a fresh connection: no byte of it was read by the server then.
+        """
+        host, port, path = split_url(url)
+        for attempt in (1, 2):
+            connection = await self._acquire(host, port)
+            try:
+                response = await self._exchange(connection, method, host, port, path, body, headers)
+            except (ReadError, WriteError, RemoteProtocolError):
+                await connection.aclose()
+                # A reused connection the server had closed shows no response at all.
+                if attempt == 1 and connection.reused and not connection.responded:
+                    continue
+                raise
+            except BaseException:
+                # Cancelled mid-exchange: the connection is in an unknown state.
+                await connection.aclose()
+                raise
+            if not self._release(host, port, connection):
+                await connection.aclose()
+            return response
+        raise AssertionError("unreachable")
+
+    async def _exchange(
+        self,
+        connection: _Connection,
+        method: str,
+        host: str,
+        port: int,
+        path: str,
+        body: bytes,
+        headers: list[tuple[str, str]] | None,
+    ) -> HttpResponse:
+        all_headers = [("Host", f"{host}:{port}"), ("Content-Length", str(len(body)))]
+        if headers:
+            all_headers.extend(headers)
+        request = h11.Request(method=method, target=path, headers=all_headers)
+        if body:
+            await connection.send(request, h11.Data(data=body), h11.EndOfMessage())
+        else:
+            await connection.send(request, h11.EndOfMessage())
+        event = await connection.next_event()
+        if isinstance(event, h11.ConnectionClosed):
+            raise ReadError(f"{connection.host} closed the connection before answering")
+        if not isinstance(event, h11.Response):
+            raise RemoteProtocolError(f"{connection.host} sent {type(event).__name__} first")
+        connection.responded = True
+        status = event.status_code
+        response_headers = {k.decode().lower(): v.decode() for k, v in event.headers}
+        chunks: list[bytes] = []
+        while True:
+            event = await connection.next_event()
+            if isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                raise ReadError(f"{connection.host} closed the connection mid-response")
+        return HttpResponse(status, response_headers, b"".join(chunks))
+
+    async def stream_lines(
+        self, url: str, *, headers: list[tuple[str, str]] | None = None
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """GET ``url`` and yield ``(status, line)`` for each line of the body as it arrives
+        (for Server-Sent Events). The connection is not reused."""
+        host, port, path = split_url(url)
+        connection = await self._connect(host, port)
+        try:
+            all_headers = [("Host", f"{host}:{port}"), ("Accept", "text/event-stream")]
+            all_headers.extend(headers or [])
+            await connection.send(
+                h11.Request(method="GET", target=path, headers=all_headers), h11.EndOfMessage()
+            )
+            event = await connection.next_event()
+            if not isinstance(event, h11.Response):
+                raise RemoteProtocolError(f"{connection.host} sent {type(event).__name__} first")
+            status = event.status_code
+            buffer = b""
+            while True:
+                event = await connection.next_event()
+                if isinstance(event, h11.Data):
+                    buffer += bytes(event.data)
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        yield status, line.rstrip(b"\r")
+                elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    if buffer:
+                        yield status, buffer
+                    return
+        finally:
+            await connection.aclose()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                await connection.aclose()

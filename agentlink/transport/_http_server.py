@@ -1,0 +1,319 @@
+"""The HTTP binding's server side: a plain ASGI application served by uvicorn.
+
+One server hosts many agents; each has the base URL ``/agents/{id}`` and the paths of the
+binding below it (protocol/SPEC.md, HTTP binding). The first agent bound is also served at
+the root, so a single-agent server answers at ``http://host:port/rpc``.
+
+Status codes: 200 for every JSON-RPC response (errors included), 204 when nothing is
+owed, 404 for an unknown agent or task, 405 for a wrong HTTP method, 413 for an oversized
+body, 415 for a wrong content type, 500 when a handler crashed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+import anyio
+import orjson
+
+from agentlink.core._codec import DEFAULT_MAX_BYTES, encode_error
+from agentlink.model import (
+    PROTOCOL_VERSION,
+    AgentNotFound,
+    InvalidParams,
+    PayloadTooLarge,
+    RpcError,
+    error_from_wire,
+)
+
+from ._base import FrameHandler, Origin
+
+__all__ = ["HttpApp"]
+
+log = logging.getLogger("agentlink.http")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+JSON: Final = [(b"content-type", b"application/json")]
+SSE_KEEPALIVE_MS: Final = 15_000
+
+
+class HttpApp:
+    """ASGI application that routes HTTP requests to bound frame handlers."""
+
+    def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.handlers: dict[str, FrameHandler] = {}
+        self.default: str | None = None
+        self._ids = 0
+
+    def bind(self, address: str, handler: FrameHandler) -> None:
+        self.handlers[address] = handler
+        if self.default is None:
+            self.default = address
+
+    def unbind(self, address: str) -> None:
+        self.handlers.pop(address, None)
+        if self.default == address:
+            self.default = next(iter(self.handlers), None)
+
+    def _route(self, path: str) -> tuple[str | None, str]:
+        if path.startswith("/agents/"):
+            agent, _, rest = path[len("/agents/") :].partition("/")
+            return agent, "/" + rest
+        return self.default, path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        agent, path = self._route(scope["path"])
+        handler = self.handlers.get(agent) if agent is not None else None
+        method = scope["method"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client")
+        origin = Origin(
+            "http", remote=None if client is None else f"{client[0]}:{client[1]}", headers=headers
+        )
+        try:
+            if handler is None:
+                await _error(
+                    send, 404, AgentNotFound(f"no agent {agent!r} here", data={"agent_id": agent})
+                )
+            elif path == "/rpc":
+                if method != "POST":
+                    await _plain(send, 405, b"use POST for /rpc", [(b"allow", b"POST")])
+                else:
+                    await self._rpc(handler, origin, headers, receive, send)
+            elif path == "/.well-known/agentlink.json" and method == "GET":
+                await self._card(handler, origin, send)
+            elif path.startswith("/tasks/") and path.endswith("/events") and method == "GET":
+                task_id = path[len("/tasks/") : -len("/events")]
+                await self._sse(
+                    handler,
+                    origin,
+                    scope,
+                    receive,
+                    send,
+                    "tasks/subscribe",
+                    {"task_id": task_id},
+                    "task-event",
+                )
+            elif path == "/events" and method == "GET":
+                query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                topics = query.get("topic") or [">"]
+                await self._sse(
+                    handler,
+                    origin,
+                    scope,
+                    receive,
+                    send,
+                    "events/subscribe",
+                    {"topics": topics},
+                    "event",
+                )
+            elif path == "/registry/watch" and method == "GET":
+                await self._sse(
+                    handler, origin, scope, receive, send, "registry/watch", {}, "registry-change"
+                )
+            else:
+                await _plain(send, 404, b"not found")
+        except Exception:
+            log.exception("HTTP handler for %s %s crashed", method, scope["path"])
+            await _plain(send, 500, b"internal server error")
+
+    async def _rpc(
+        self,
+        handler: FrameHandler,
+        origin: Origin,
+        headers: dict[str, str],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            await _plain(send, 415, b"Content-Type must be application/json")
+            return
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _too_large(send, self.max_bytes, int(declared))
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _too_large(send, self.max_bytes, size)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        reply: bytes | None = None
+        # Run the work while watching the connection: a caller that goes away cancels it.
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            reply = await handler(body, origin)
+            tg.cancel_scope.cancel()
+        if reply is None:
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+        else:
+            await _respond(send, 200, reply)
+
+    def _frame(self, method: str, params: dict[str, Any], origin: Origin) -> bytes:
+        self._ids += 1
+        meta: dict[str, Any] = {"protocol": PROTOCOL_VERSION, "message_id": f"http-{self._ids}"}
+        auth = origin.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            meta["auth"] = auth[7:].strip()
+        return orjson.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": self._ids,
+                "method": method,
+                "params": {**params, "_meta": meta},
+            }
+        )
+
+    async def _call(
+        self, handler: FrameHandler, origin: Origin, method: str, params: dict[str, Any]
+    ) -> Any:
+        reply = await handler(self._frame(method, params, origin), origin)
+        decoded = orjson.loads(reply) if reply else {}
+        if "error" in decoded:
+            raise error_from_wire(decoded["error"])
+        return decoded.get("result")
+
+    async def _card(self, handler: FrameHandler, origin: Origin, send: Send) -> None:
+        try:
+            card = await self._call(handler, origin, "agent/card", {})
+        except RpcError as exc:
+            await _error(send, 404 if isinstance(exc, AgentNotFound) else 500, exc)
+            return
+        await _respond(send, 200, orjson.dumps(card))
+
+    async def _sse(
+        self,
+        handler: FrameHandler,
+        origin: Origin,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        method: str,
+        params: dict[str, Any],
+        event_name: str,
+    ) -> None:
+        """Stream a long-polled sequence as Server-Sent Events, resuming after Last-Event-ID."""
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        start = origin.headers.get("last-event-id") or (query.get("after_seq") or ["0"])[0]
+        if not start.isdigit():
+            await _error(send, 400, InvalidParams("Last-Event-ID / after_seq must be an integer"))
+            return
+        seq = int(start)
+        items_key = {"tasks/subscribe": "events", "events/subscribe": "events"}.get(
+            method, "changes"
+        )
+        try:
+            first = await self._call(
+                handler, origin, method, {**params, "after_seq": seq, "wait_ms": 0}
+            )
+        except RpcError as exc:
+            await _error(send, 404 if exc.code in (-32001, -32010) else 400, exc)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            page = first
+            while True:
+                items = page[items_key]
+                chunk = b"".join(
+                    b"id: %d\nevent: %s\ndata: %s\n\n"
+                    % (item["seq"], event_name.encode(), orjson.dumps(item))
+                    for item in items
+                )
+                if items:
+                    seq = items[-1]["seq"]
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": chunk or b": keep-alive\n\n",
+                        "more_body": True,
+                    }
+                )
+                if method == "tasks/subscribe" and _task_over(page, seq):
+                    break
+                page = await self._call(
+                    handler,
+                    origin,
+                    method,
+                    {**params, "after_seq": seq, "wait_ms": SSE_KEEPALIVE_MS},
+                )
+            tg.cancel_scope.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _task_over(page: dict[str, Any], seq: int) -> bool:
+    task = page["task"]
+    return bool(
+        task["state"] in ("completed", "failed", "canceled", "rejected") and seq >= task["seq"]
+    )
+
+
+async def _respond(send: Send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": JSON})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _error(send: Send, status: int, error: RpcError) -> None:
+    await _respond(send, status, encode_error(None, error))
+
+
+async def _too_large(send: Send, limit: int, size: int) -> None:
+    error = PayloadTooLarge(
+        f"body of {size} bytes exceeds the limit of {limit} bytes",
+        data={"kind": "bytes", "limit": limit, "size": size},
+    )
+    await _respond(send, 413, encode_error(None, error))
+
+
+async def _plain(
+    send: Send, status: int, text: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), *(headers or [])],
+        }
+    )
+    await send({"type": "http.response.body", "body": text})
