@@ -57,7 +57,7 @@ class Peer:
         ``await planner.peer("cnc-7").call("start_job", job="J-42", program="O1001")``
     """
 
-    __slots__ = ("_send", "agent_id", "describe", "sender")
+    __slots__ = ("_send", "address", "agent_id", "describe", "sender")
 
     def __init__(
         self,
@@ -66,8 +66,11 @@ class Peer:
         sender: str | None,
         send: Sender,
         describe: Callable[[str, str], Tool | None] | None = None,
+        address: str | None = None,
     ) -> None:
         self.agent_id = agent_id
+        #: Where the transport delivers the frames (default: the agent id).
+        self.address = address if address is not None else agent_id
         self.sender = sender
         self._send = send
         #: Looks up a tool of an agent when it is known locally (to refuse misuse early).
@@ -128,11 +131,11 @@ class Peer:
             meta["deadline"] = format_rfc3339(deadline)
         frame = encode_request(message_id, method, {**(params or {}), "_meta": meta})
         if left is None:
-            reply = await self._send(self.agent_id, frame, None)
+            reply = await self._send(self.address, frame, None)
         else:
             try:
                 with anyio.fail_after(left):
-                    reply = await self._send(self.agent_id, frame, left)
+                    reply = await self._send(self.address, frame, left)
             except TimeoutError:
                 raise DeadlineExceeded(
                     f"{method} on {self.agent_id!r} did not answer before the deadline",

@@ -121,7 +121,9 @@ class Runtime:
         self._conversations: dict[tuple[str, str], Conversation] = {}
         self._tg: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
-        self._system = Peer(self.registry_address, sender=None, send=self._send)
+        self._system = Peer(
+            REGISTRY_ID, sender=None, send=self._send, address=self.registry_address
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -132,7 +134,10 @@ class Runtime:
             if hasattr(self.transport, "__aenter__") and not getattr(
                 self.transport, "_entered", False
             ):
+                # Closed by the stack when the runtime exits, after everything above it.
                 await stack.enter_async_context(self.transport)  # type: ignore[arg-type]
+            else:
+                stack.push_async_callback(self.transport.aclose)
             if getattr(self.transport, "resolve", False) is None:
                 self.transport.resolve = self._resolve  # type: ignore[attr-defined]
             self._tg = await stack.enter_async_context(anyio.create_task_group())
@@ -183,7 +188,6 @@ class Runtime:
                 await self.remove(agent_id)
             if self.serve_registry:
                 await self.transport.unbind(REGISTRY_ID)
-        await self.transport.aclose()
 
     def spawn(self, func: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``func`` in the runtime's task group."""
@@ -287,7 +291,7 @@ class Runtime:
 
     async def discover(self, *, sender: str | None = None, **criteria: Any) -> list[AgentCard]:
         """Search the registry; every page is fetched."""
-        peer = Peer(REGISTRY_ID, sender=sender, send=self._send)
+        peer = Peer(REGISTRY_ID, sender=sender, send=self._send, address=self.registry_address)
         cards: list[AgentCard] = []
         params = {k: v for k, v in criteria.items() if v is not None}
         while True:

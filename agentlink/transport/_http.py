@@ -124,6 +124,10 @@ class HttpTransport:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            # Exited in the task and scope it was entered in; uvicorn drains and returns.
+            await tg.__aexit__(None, None, None)
 
     def _base_url(self, address: str) -> str | None:
         if address.startswith("http://"):
@@ -194,9 +198,6 @@ class HttpTransport:
             await self.client.aclose()
         if self._server is not None:
             self._server.should_exit = True
-        if self._tg is not None:
-            # Exited in the scope it was entered in; uvicorn drains and returns.
-            await self._tg.__aexit__(None, None, None)
 
 
 def _status_error(url: str, status: int, body: bytes) -> Exception:
