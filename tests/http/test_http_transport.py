@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.abc
 import orjson
 import pytest
 
@@ -226,27 +227,29 @@ async def test_two_runtimes_talk_over_http_through_the_registry() -> None:
 
 
 async def test_killed_server_gives_a_prompt_transport_error() -> None:
-    started = anyio.Event()
+    started, stop = anyio.Event(), anyio.Event()
 
     async def slow(frame: bytes, origin: Origin) -> bytes:
         started.set()
         await anyio.sleep(30)
         return frame
 
-    client = HttpTransport(serve=False)
-    async with client:
-        server = HttpTransport()
-        await server.__aenter__()
-        url = await server.bind("slow", slow)
-        async with anyio.create_task_group() as tg:
+    async def run_server(*, task_status: anyio.abc.TaskStatus[str]) -> None:
+        async with HttpTransport() as server:
+            task_status.started(await server.bind("slow", slow))
+            await stop.wait()
 
-            async def kill() -> None:
-                await started.wait()
-                await server.__aexit__(None, None, None)
+    async with HttpTransport(serve=False) as client, anyio.create_task_group() as tg:
+        url = await tg.start(run_server)
 
-            tg.start_soon(kill)
-            with anyio.fail_after(5), pytest.raises(TransportError) as info:
-                await client.request(url, b"{}")
-        assert isinstance(info.value, (ReadError, ConnectError))
-        with anyio.fail_after(5), pytest.raises(ConnectError):
+        async def kill() -> None:
+            await started.wait()
+            stop.set()  # the server shuts down with the call in flight
+
+        tg.start_soon(kill)
+        with anyio.fail_after(5), pytest.raises(TransportError) as info:
             await client.request(url, b"{}")
+        assert isinstance(info.value, (ReadError, ConnectError))
+    with anyio.fail_after(5), pytest.raises(ConnectError):
+        async with HttpTransport(serve=False) as again:
+            await again.request(url, b"{}")
