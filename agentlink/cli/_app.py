@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from agentlink import __version__
 from agentlink.discovery import Topology
 from agentlink.model import ERROR_CLASSES, PROTOCOL_VERSION
 from agentlink.model._schema import render_schemas
-from agentlink.runtime import Agent
+
+from ._common import agents_from, console, err_console, load_object
+from ._net import card_command, register
 
 app = typer.Typer(
     name="agentlink",
@@ -28,9 +26,8 @@ app = typer.Typer(
 )
 schema_app = typer.Typer(help="Export or check the protocol's JSON Schemas.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
-
-console = Console()
-err_console = Console(stderr=True)
+registry_app = typer.Typer(help="Run the agent registry.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
 
 SchemaDir = Annotated[
     Path, typer.Option("--dir", help="Directory of the committed schemas.", file_okay=False)
@@ -87,40 +84,12 @@ def schema_check(directory: SchemaDir = DEFAULT_SCHEMA_DIR) -> None:
     console.print(f"{len(render_schemas())} schemas up to date in {directory}")
 
 
-def load_object(spec: str) -> Any:
-    """Import ``MODULE:OBJECT`` (for example ``myplant.cell:camera``)."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise typer.BadParameter(f"expected MODULE:OBJECT, got {spec!r}")
-    sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise typer.BadParameter(f"cannot import {module_name!r}: {exc}") from None
-    obj = module
-    for part in attribute.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise typer.BadParameter(f"{module_name!r} has no {attribute!r}") from None
-    return obj
-
-
-def _agents(obj: Any) -> list[Agent]:
-    if callable(obj) and not isinstance(obj, Agent):
-        obj = obj()
-    agents = [obj] if isinstance(obj, Agent) else list(obj)
-    if not agents or not all(isinstance(a, Agent) for a in agents):
-        raise typer.BadParameter("the object must be an Agent, a list of Agents, or a factory")
-    return agents
-
-
 @app.command()
-def card(target: Annotated[str, typer.Argument(help="MODULE:OBJECT naming an Agent.")]) -> None:
+def card(
+    target: Annotated[str, typer.Argument(help="An agent's base URL, or MODULE:OBJECT.")],
+) -> None:
     """Print an agent's card as JSON."""
-    agents = _agents(load_object(target))
-    cards = [a.card.to_wire() for a in agents]
-    print(json.dumps(cards[0] if len(cards) == 1 else cards, indent=2))
+    card_command(target)
 
 
 @app.command()
@@ -132,7 +101,7 @@ def graph(
     if fmt not in ("dot", "json"):
         raise typer.BadParameter("--format is dot or json")
     topology = Topology()
-    for agent in _agents(load_object(target)):
+    for agent in agents_from(load_object(target)):
         topology.add_card(agent.card)
     print(topology.to_dot() if fmt == "dot" else json.dumps(topology.to_json(), indent=2))
 
@@ -179,6 +148,9 @@ def demo(
     if graph_file is not None:
         graph_file.write_text(result.topology_dot, "utf-8")
         console.print(f"topology written to {graph_file}")
+
+
+register(app, registry_app)
 
 
 def main() -> None:

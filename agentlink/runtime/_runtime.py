@@ -86,8 +86,10 @@ class Runtime:
     Args:
         agents: agents to host from the start.
         transport: the binding to serve and call on (default: in-process memory).
-        registry: serve a registry in this runtime (default True). Set False to use one
-            reachable on the transport under the id ``registry``.
+        registry: True (default) serves a registry in this runtime; False uses the one
+            reachable on the transport under the id ``registry``; a string is the address
+            of a remote registry (``http://host:port/agents/registry``); None uses none
+            (agents are not registered, and only addresses given explicitly are reached).
         lease_ttl: seconds a registration lives without renewal.
         on_error: called with every error reported by an event handler.
     """
@@ -97,14 +99,14 @@ class Runtime:
         agents: Iterable[Agent] = (),
         *,
         transport: Transport | None = None,
-        registry: bool | str = True,
+        registry: bool | str | None = True,
         lease_ttl: float = 30.0,
         on_error: Callable[[ReportedError], None] | None = None,
     ) -> None:
         self.transport: Transport = transport if transport is not None else MemoryTransport()
         self.serve_registry = registry is True
         #: Where the registry is: its id on the transport, or the address of a remote one.
-        self.registry_address = REGISTRY_ID if isinstance(registry, bool) else registry
+        self.registry_address: str | None = REGISTRY_ID if isinstance(registry, bool) else registry
         self.lease_ttl = lease_ttl
         self.on_error = on_error
         self.registry = Registry()
@@ -153,7 +155,8 @@ class Runtime:
                     REGISTRY_ID, serve_registry
                 )
                 await self._tg.start(partial(run_reaper, self.registry, interval_s=1.0))
-            self._tg.start_soon(self._renew_leases)
+            if self.registry_address is not None:
+                self._tg.start_soon(self._renew_leases)
             pending, self._pending = self._pending, []
             for agent in pending:
                 await self.add(agent)
@@ -218,10 +221,11 @@ class Runtime:
                 self.bus.add(subscription)
                 self._topology.observe_subscription(agent.id, route.pattern)
                 self.spawn(partial(subscription.run, self.report))
-            lease = await self._system.request(
-                "registry/register", {"card": agent.card.to_wire(), "ttl_s": self.lease_ttl}
-            )
-            self._leases[agent.id] = lease["lease_id"]
+            if self.registry_address is not None:
+                lease = await self._system.request(
+                    "registry/register", {"card": agent.card.to_wire(), "ttl_s": self.lease_ttl}
+                )
+                self._leases[agent.id] = lease["lease_id"]
             self._topology.add_card(agent.card)
 
     async def remove(self, agent_id: str) -> None:
@@ -270,7 +274,7 @@ class Runtime:
         cached = self._resolved.get(agent_id)
         if cached is not None and cached[1] > time.time():
             return cached[0]
-        if agent_id == self.registry_address:
+        if agent_id == self.registry_address or self.registry_address is None:
             return None
         page = await self._system.request("registry/search", {"agent_id": agent_id, "limit": 1})
         for card in page["agents"]:
@@ -280,9 +284,12 @@ class Runtime:
                     return str(endpoint["url"])
         return None
 
-    def peer(self, agent_id: str, *, sender: str | None = None) -> Peer:
-        """A proxy for calling ``agent_id`` (as ``sender``, if given)."""
-        return Peer(agent_id, sender=sender, send=self._send, describe=self._describe)
+    def peer(self, agent_id: str, *, sender: str | None = None, address: str | None = None) -> Peer:
+        """A proxy for calling ``agent_id`` (as ``sender``, if given), at ``address`` if
+        given (a URL), else wherever the registry says it is."""
+        return Peer(
+            agent_id, sender=sender, send=self._send, describe=self._describe, address=address
+        )
 
     def _describe(self, agent_id: str, tool: str) -> Tool | None:
         server = self.servers.get(agent_id)
@@ -291,6 +298,8 @@ class Runtime:
 
     async def discover(self, *, sender: str | None = None, **criteria: Any) -> list[AgentCard]:
         """Search the registry; every page is fetched."""
+        if self.registry_address is None:
+            raise UsageError("this runtime uses no registry")
         peer = Peer(REGISTRY_ID, sender=sender, send=self._send, address=self.registry_address)
         cards: list[AgentCard] = []
         params = {k: v for k, v in criteria.items() if v is not None}
