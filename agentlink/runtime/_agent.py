@@ -158,6 +158,7 @@ class Agent:
         idempotent: bool = False,
         task: bool = False,
         timeout: float | None = None,
+        approval_timeout: float | None = 600.0,
     ) -> Callable[[F], F]: ...
 
     def tool(  # type: ignore[misc]  # mypy misreads the positional-only overload pair
@@ -174,6 +175,7 @@ class Agent:
         idempotent: bool = False,
         task: bool = False,
         timeout: float | None = None,
+        approval_timeout: float | None = 600.0,
     ) -> Any:
         """Declare an ``async def`` function as a tool.
 
@@ -191,6 +193,9 @@ class Agent:
             idempotent: repeating the call is harmless.
             task: run as a long task (progress, artifacts, input, cancel).
             timeout: the longest a call may run, in seconds.
+            approval_timeout: a task still waiting for approval after this many seconds
+                fails with ``deadline_exceeded``, so a late approval never starts a stale
+                actuation (None: wait forever).
         """
 
         def declare(f: F) -> F:
@@ -206,6 +211,7 @@ class Agent:
                 timeout=timeout,
                 approvers=None if approvers is None else frozenset(approvers),
                 context_type=ToolContext,
+                approval_timeout=approval_timeout,
             )
             if spec.tool.name in self.tools:
                 raise UsageError(f"agent {self.id!r} already has a tool {spec.tool.name!r}")
@@ -281,7 +287,12 @@ class Agent:
     def card(self) -> AgentCard:
         """The agent's card, built from its declarations."""
         if self._card is None:
-            profiles = ["core", "messaging", "tasks", "events"]
+            profiles = ["core", "tasks", "events"]
+            accepts = {r.content_type for r in self.message_routes if r.content_type}
+            if any(r.content_type is None for r in self.message_routes):
+                accepts.add("application/json")  # a route for any type takes the default
+            if accepts:
+                profiles.append("messaging")
             if self.tools:
                 profiles.append("tools")
             if any(s.tool.safety == "actuates" for s in self.tools.values()):
@@ -298,9 +309,7 @@ class Agent:
                     "capabilities": self.capabilities,
                     "tools": [s.tool.to_wire() for s in self.tools.values()],
                     "events": [t.to_wire() for t in self.event_topics],
-                    "accepts": sorted(
-                        {r.content_type for r in self.message_routes if r.content_type}
-                    ),
+                    "accepts": sorted(accepts),
                     "assets": self.assets,
                     "tags": self.tags,
                     "endpoints": endpoints,

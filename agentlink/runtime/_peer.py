@@ -9,9 +9,10 @@ budgets shrink as work flows downstream and are never extended.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import nullcontext
 from itertools import count
 from typing import Any
@@ -23,6 +24,7 @@ from agentlink.core._deadline import format_rfc3339
 from agentlink.model import (
     PROTOCOL_VERSION,
     AgentCard,
+    AgentlinkError,
     DeadlineExceeded,
     Message,
     Task,
@@ -167,7 +169,18 @@ class Peer:
         )
         if "task" in result:
             handle = TaskHandle(self, Task.model_validate(result["task"]))
-            return await handle.result(timeout=timeout)
+            try:
+                return await handle.result(timeout=timeout)
+            except DeadlineExceeded:
+                # Nobody waits for it any more: it must not run later (an approval that
+                # arrives after the caller gave up would otherwise still actuate).
+                with (
+                    anyio.CancelScope(shield=True),
+                    anyio.move_on_after(5),
+                    contextlib.suppress(AgentlinkError),
+                ):
+                    await handle.cancel(reason="the caller stopped waiting")
+                raise
         return result.get("output")
 
     async def start_task(
@@ -271,7 +284,7 @@ class Peer:
 
     async def events(
         self, topics: list[str], *, after_seq: int = 0, wait: float = 10.0, limit: int = 100
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Follow the agent's events on ``topics`` from ``after_seq``, resuming by number."""
         seq = after_seq
         while True:
@@ -310,7 +323,7 @@ class TaskHandle:
 
     async def events(
         self, *, after_seq: int | None = None, wait: float = 10.0
-    ) -> AsyncIterator[TaskEvent]:
+    ) -> AsyncGenerator[TaskEvent, None]:
         """Every event of the task after ``after_seq`` (default: the last one seen), until
         it ends. Reconnecting with the last seen ``seq`` misses nothing."""
         seq = self.last_seq if after_seq is None else after_seq

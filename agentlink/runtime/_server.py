@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ import orjson
 
 from agentlink.core._contract_net import ContractNetParticipant
 from agentlink.core._deadline import format_rfc3339
-from agentlink.core._dispatch import Call, Dispatcher
+from agentlink.core._dispatch import Call, Dispatcher, Handler
 from agentlink.core._idempotency import BeginKind, IdempotencyCache, request_digest
 from agentlink.core._interactions import OutOfSequence
 from agentlink.core._validator import SchemaValidator
@@ -30,20 +31,25 @@ from agentlink.model import (
     EventsSubscribeParams,
     Forbidden,
     InputRequest,
+    InternalError,
     InvalidParams,
     InvalidTaskState,
+    InvalidToolInput,
     Message,
     MessageSendParams,
     RpcError,
     TaskApproveParams,
     TaskIdParams,
     TaskInputParams,
+    TaskNotCancelable,
+    TaskNotFound,
     TasksCancelParams,
     TasksListParams,
     TasksSubscribeParams,
     ToolExecutionError,
     ToolNotFound,
     ToolsListParams,
+    Unauthorized,
     error_from_wire,
 )
 from agentlink.transport import Origin
@@ -60,6 +66,17 @@ if TYPE_CHECKING:
 __all__ = ["AgentServer"]
 
 PAGE = 100
+# Errors that refuse a request before it does anything: they leave its key unused.
+_REFUSALS = (
+    InvalidParams,
+    InvalidTaskState,
+    TaskNotFound,
+    TaskNotCancelable,
+    ToolNotFound,
+    InvalidToolInput,
+    Forbidden,
+    Unauthorized,
+)
 
 
 class AgentServer:
@@ -84,14 +101,14 @@ class AgentServer:
         add("agent/ping", self._ping)
         add("tools/list", self._tools_list, params_model=ToolsListParams)
         add("tools/call", self._tools_call)
-        add("message/send", self._message_send, params_model=MessageSendParams)
+        add("message/send", self._keyed(self._message_send), params_model=MessageSendParams)
         add("tasks/get", self._tasks_get, params_model=TaskIdParams)
         add("tasks/list", self._tasks_list, params_model=TasksListParams)
-        add("tasks/cancel", self._tasks_cancel, params_model=TasksCancelParams)
+        add("tasks/cancel", self._keyed(self._tasks_cancel), params_model=TasksCancelParams)
         add("tasks/subscribe", self._tasks_subscribe, params_model=TasksSubscribeParams)
-        add("tasks/input", self._tasks_input, params_model=TaskInputParams)
-        add("tasks/approve", self._tasks_approve, params_model=TaskApproveParams)
-        add("events/publish", self._events_publish, params_model=EventsPublishParams)
+        add("tasks/input", self._keyed(self._tasks_input), params_model=TaskInputParams)
+        add("tasks/approve", self._keyed(self._tasks_approve), params_model=TaskApproveParams)
+        add("events/publish", self._keyed(self._events_publish), params_model=EventsPublishParams)
         add("events/subscribe", self._events_subscribe, params_model=EventsSubscribeParams)
         missing = set(self.dispatcher.methods()) ^ {
             m for m in METHODS if not m.startswith("registry/")
@@ -173,29 +190,40 @@ class AgentServer:
             )
         kwargs = spec.arguments(arguments)
         self.runtime.observe_call(call.sender, self.agent.id, name)
-        key = call.meta.get("idempotency_key")
-        if key is None:
+        if call.meta.get("idempotency_key") is None:
             return await self._run_tool(spec, kwargs, call)
-        scope = (call.sender or "", self.agent.id, "tools/call", key)
-        digest = request_digest("tools/call", {"name": name, "arguments": arguments})
+        result: dict[str, Any] = await self._once(call, partial(self._run_tool, spec, kwargs, call))
+        return result
+
+    async def _once(self, call: Call, work: Callable[[], Awaitable[dict[str, Any]]]) -> Any:
+        """Run a state-changing request at most once per idempotency key.
+
+        The same key with the same params gets the first answer (waiting for it while it
+        is being produced); with other params, ``duplicate``. A request refused before it
+        started (a check failed, or it was cancelled) leaves the key unused.
+        """
+        key = call.meta["idempotency_key"]
+        scope = (call.sender or "", self.agent.id, call.method, key)
+        digest = request_digest(call.method, call.params)
         while True:
             begin = self.idempotency.begin(scope, digest, call.now)
             if begin.kind is BeginKind.DONE:
                 return _replay(begin.outcome)
             if begin.kind is BeginKind.NEW:
                 break
-            # The same command is running: wait for its answer instead of running it again.
             finished = anyio.Event()
             begin.entry.waiters.append(finished)
             await finished.wait()
         entry = begin.entry
         try:
-            result = await self._run_tool(spec, kwargs, call)
+            result = await work()
+        except _REFUSALS:
+            self.idempotency.abandon(scope)
+            raise
         except RpcError as exc:
             self.idempotency.finish(scope, ("error", exc.to_wire()), time.time())
             raise
         except BaseException:
-            # Cancelled before an answer: nothing was recorded, so a retry may run it.
             self.idempotency.abandon(scope)
             raise
         else:
@@ -204,6 +232,16 @@ class AgentServer:
             for waiter in entry.waiters:
                 waiter.set()
         return result
+
+    def _keyed(self, handler: Handler) -> Handler:
+        """``handler``, made idempotent for requests that carry an idempotency key."""
+
+        async def keyed(call: Call) -> Any:
+            if call.meta.get("idempotency_key") is None:
+                return await handler(call)
+            return await self._once(call, partial(handler, call))
+
+        return keyed
 
     async def _run_tool(self, spec: ToolSpec, kwargs: dict[str, Any], call: Call) -> dict[str, Any]:
         if spec.tool.requires_approval or spec.tool.execution == "task":
@@ -273,19 +311,41 @@ class AgentServer:
             return await self._invoke(spec, args, detached)
 
         if spec.tool.requires_approval:
+            arguments = orjson.dumps(call.params.get("arguments", {}), option=orjson.OPT_SORT_KEYS)
             task.record.require_input(
-                call.now,
+                time.time(),
                 InputRequest(
                     kind="approval",
-                    prompt=f"approve {spec.tool.name} {call.params.get('arguments', {})}",
+                    prompt=f"approve {spec.tool.name} {arguments.decode()}",
                     approvals_needed=spec.tool.approvals,
                 ),
             )
             self.pending_work[task.id] = work
+            if spec.approval_timeout is not None:
+                self.runtime.spawn(partial(self._expire_approval, task, spec.approval_timeout))
         else:
             self.tasks.launch(task, work)
         task.changed()
         return task
+
+    async def _expire_approval(self, task: RunningTask, timeout: float) -> None:
+        """Fail a task still waiting for approval after ``timeout`` seconds, so a late
+        approval never starts a stale actuation."""
+        await anyio.sleep(timeout)
+        request = task.record.input_request
+        if (
+            task.record.state == "input-required"
+            and request is not None
+            and request.kind == "approval"
+        ):
+            self.pending_work.pop(task.id, None)
+            task.record.fail(
+                time.time(),
+                DeadlineExceeded(
+                    f"no approval within {timeout} s", data={"started": False, "task_id": task.id}
+                ),
+            )
+            task.changed()
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -438,10 +498,7 @@ class AgentServer:
             except RpcError:
                 raise
             except Exception as exc:
-                raise ToolExecutionError(
-                    f"message handler failed: {exc or type(exc).__name__}",
-                    data={"exception": type(exc).__name__},
-                ) from None
+                raise InternalError(f"message handler failed: {type(exc).__name__}") from None
             finally:
                 current_conversation.reset(token)
             if reply is None or not _may_answer(message, reply):

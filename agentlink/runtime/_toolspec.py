@@ -66,6 +66,7 @@ class ToolSpec:
     plain_args: bool
     output_adapter: TypeAdapter[Any] | None
     approvers: frozenset[str] | None
+    approval_timeout: float | None = None
 
     def arguments(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Validate raw JSON arguments and turn them into the handler's keyword arguments.
@@ -149,6 +150,7 @@ def build_tool(
     timeout: float | None,
     approvers: frozenset[str] | None,
     context_type: type,
+    approval_timeout: float | None = None,
 ) -> ToolSpec:
     """Declare a tool from an ``async def`` function and its type hints."""
     if not inspect.iscoroutinefunction(func):
@@ -215,4 +217,5 @@ def build_tool(
         plain_args=plain,
         output_adapter=output_adapter,
         approvers=approvers,
+        approval_timeout=approval_timeout if requires_approval else None,
     )

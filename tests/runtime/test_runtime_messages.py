@@ -70,7 +70,10 @@ async def test_most_specific_route_wins() -> None:
 
 async def test_accepted_content_types_are_on_the_card() -> None:
     router, _ = make_router()
-    assert router.card.accepts == [ORDER]
+    # Routes without a content type take the default type too (ALP-CARD-006).
+    assert router.card.accepts == sorted([ORDER, "application/json"])
+    assert "messaging" in router.card.profiles
+    assert "messaging" not in Agent("silent", role="demand").card.profiles
 
 
 async def test_unknown_content_is_answered_not_understood() -> None:
