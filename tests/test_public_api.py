@@ -27,6 +27,7 @@ PUBLIC = {
         "HttpTransport",
         "MemoryNetwork",
         "MemoryTransport",
+        "NatsTransport",
         "Origin",
         "Transport",
     ],

@@ -32,7 +32,7 @@ def _split_listen(value: str) -> tuple[str, int]:
 
 def _transport(http: str | None, nats: str | None, *, serve: bool = True) -> Transport:
     if nats is not None:
-        from agentlink.transport import NatsTransport  # type: ignore[attr-defined]
+        from agentlink.transport import NatsTransport
 
         transport: Transport = NatsTransport(nats)
         return transport

@@ -3,12 +3,14 @@
 from ._base import FrameHandler, Origin, Transport
 from ._http import HttpTransport
 from ._memory import MemoryNetwork, MemoryTransport
+from ._nats import NatsTransport
 
 __all__ = [
     "FrameHandler",
     "HttpTransport",
     "MemoryNetwork",
     "MemoryTransport",
+    "NatsTransport",
     "Origin",
     "Transport",
 ]
