@@ -24,17 +24,22 @@ from types import TracebackType
 from typing import Any, Self
 
 import anyio
+import orjson
 from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from agentlink.core._dispatch import Dispatcher
 from agentlink.core._topics import check_topic
 from agentlink.discovery import Registry, Topology, mount_registry, run_reaper
 from agentlink.model import (
     AgentCard,
+    AgentlinkError,
+    AgentNotFound,
     Event,
     Forbidden,
     Message,
     Tool,
+    TransportError,
     UsageError,
 )
 from agentlink.transport import MemoryTransport, Origin, Transport
@@ -123,6 +128,12 @@ class Runtime:
         self._conversations: dict[tuple[str, str], Conversation] = {}
         self._tg: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
+        # A binding with event subjects (NATS) carries events to other processes too.
+        self._distributed = hasattr(self.transport, "publish_event") and hasattr(
+            self.transport, "subscribe_events"
+        )
+        self._outgoing: MemoryObjectSendStream[dict[str, Any]] | None = None
+        self._remote_subscriptions: dict[str, list[Any]] = {}
         self._system = Peer(
             REGISTRY_ID, sender=None, send=self._send, address=self.registry_address
         )
@@ -157,6 +168,10 @@ class Runtime:
                 await self._tg.start(partial(run_reaper, self.registry, interval_s=1.0))
             if self.registry_address is not None:
                 self._tg.start_soon(self._renew_leases)
+            if self._distributed:
+                send, receive = anyio.create_memory_object_stream[dict[str, Any]](10_000)
+                self._outgoing = send
+                self._tg.start_soon(self._forward_events, receive)
             pending, self._pending = self._pending, []
             for agent in pending:
                 await self.add(agent)
@@ -186,6 +201,8 @@ class Runtime:
     async def _shutdown(self) -> None:
         assert self._tg is not None
         self._tg.cancel_scope.cancel()
+        if self._outgoing is not None:
+            self._outgoing.close()
         with anyio.CancelScope(shield=True):
             for agent_id in list(self.servers):
                 await self.remove(agent_id)
@@ -221,12 +238,32 @@ class Runtime:
                 self.bus.add(subscription)
                 self._topology.observe_subscription(agent.id, route.pattern)
                 self.spawn(partial(subscription.run, self.report))
+                if self._distributed:
+                    remote = await self.transport.subscribe_events(  # type: ignore[attr-defined]
+                        route.pattern, partial(self._remote_event, subscription)
+                    )
+                    self._remote_subscriptions.setdefault(agent.id, []).append(remote)
             if self.registry_address is not None:
-                lease = await self._system.request(
-                    "registry/register", {"card": agent.card.to_wire(), "ttl_s": self.lease_ttl}
-                )
-                self._leases[agent.id] = lease["lease_id"]
+                await self._register(agent.id, initial=True)
             self._topology.add_card(agent.card)
+
+    async def _register(self, agent_id: str, *, initial: bool = False) -> bool:
+        """Register a hosted agent. A registry that cannot be reached (not started yet,
+        restarting) is retried by the lease loop; the agent serves meanwhile."""
+        server = self.servers.get(agent_id)
+        if server is None:
+            return False
+        try:
+            lease = await self._system.request(
+                "registry/register", {"card": server.agent.card.to_wire(), "ttl_s": self.lease_ttl}
+            )
+        except (AgentNotFound, TransportError) as exc:
+            if not initial:
+                self.report(exc, f"registering {agent_id!r}")
+            self._leases.pop(agent_id, None)
+            return False
+        self._leases[agent_id] = lease["lease_id"]
+        return True
 
     async def remove(self, agent_id: str) -> None:
         """Stop hosting an agent: deregister it, unbind it, stop its subscriptions."""
@@ -235,6 +272,8 @@ class Runtime:
             return
         for subscription in [s for s in self.bus.subscriptions if s.subscriber == agent_id]:
             self.bus.remove(subscription)
+        for remote in self._remote_subscriptions.pop(agent_id, []):
+            await remote.aclose()
         lease_id = self._leases.pop(agent_id, None)
         if lease_id is not None:
             try:
@@ -254,15 +293,29 @@ class Runtime:
         return [] if url is None else [{"binding": self.transport.binding, "url": url}]
 
     async def _renew_leases(self) -> None:
+        """Renew every lease at a third of its lifetime; register agents that are not (the
+        registry was down at start, restarted, or let the lease lapse), retrying those
+        quickly at first and then at the renewal pace."""
+        retry = 0.2
         while True:
-            await anyio.sleep(self.lease_ttl / 3)
+            await anyio.sleep(retry if self._unregistered_now() else self.lease_ttl / 3)
+            for agent_id in [a for a in self.servers if a not in self._leases]:
+                await self._register(agent_id)
+            retry = min(retry * 2, self.lease_ttl / 3) if self._unregistered_now() else 0.2
             for agent_id, lease_id in list(self._leases.items()):
                 try:
                     await self._system.request(
                         "registry/heartbeat", {"agent_id": agent_id, "lease_id": lease_id}
                     )
+                except (AgentNotFound, Forbidden):
+                    # The registry forgot the lease (restart, expiry): register again.
+                    self._leases.pop(agent_id, None)
+                    await self._register(agent_id)
                 except Exception as exc:
                     self.report(exc, f"renewing the lease of {agent_id!r}")
+
+    def _unregistered_now(self) -> bool:
+        return any(a not in self._leases for a in self.servers)
 
     # -- calling -------------------------------------------------------------------------
 
@@ -321,7 +374,37 @@ class Runtime:
         server.check_event_data(topic, data)
         event = server.events.append(topic, data, now=time.time(), datacontenttype=datacontenttype)
         self.bus.publish(event)
+        if self._outgoing is not None:
+            try:
+                self._outgoing.send_nowait(event)
+            except anyio.WouldBlock:
+                self.report(
+                    RuntimeError("event forwarding is 10,000 events behind; dropped one"),
+                    f"forwarding {topic!r} from {source!r}",
+                )
         return event
+
+    async def _forward_events(self, receive: MemoryObjectReceiveStream[dict[str, Any]]) -> None:
+        """Publish local events on the binding, in order, for subscribers elsewhere."""
+        publish = self.transport.publish_event  # type: ignore[attr-defined]
+        async with receive:
+            async for event in receive:
+                try:
+                    await publish(
+                        event["source"],
+                        event["topic"],
+                        orjson.dumps(event),
+                        msg_id=f"{event['source']}/{event['seq']}",
+                    )
+                except AgentlinkError as exc:
+                    self.report(exc, f"forwarding {event['topic']!r} from {event['source']!r}")
+
+    async def _remote_event(self, subscription: Subscription, raw: bytes) -> None:
+        """An event from the binding: delivered unless it was published here (the local
+        bus already delivered it)."""
+        event = orjson.loads(raw)
+        if event.get("source") not in self.servers:
+            subscription.put(event)
 
     def publish(self, source: str, topic: str, data: Any) -> Event:
         """Publish an event from a hosted agent; returns it."""

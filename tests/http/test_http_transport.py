@@ -253,3 +253,23 @@ async def test_killed_server_gives_a_prompt_transport_error() -> None:
     with anyio.fail_after(5), pytest.raises(ConnectError):
         async with HttpTransport(serve=False) as again:
             await again.request(url, b"{}")
+
+
+async def test_agents_register_again_after_the_registry_restarts() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    registry = f"http://127.0.0.1:{port}/agents/registry"
+    mill = Agent("cnc-7", role="execution")
+    # Agents start first: the registry is not there yet; they serve and keep trying.
+    async with Runtime(agents=[mill], transport=HttpTransport(), registry=registry, lease_ttl=0.6):
+        for _ in range(2):  # the registry comes up, goes away, and comes back empty
+            async with Runtime(transport=HttpTransport(port=port)) as hub:
+                with anyio.fail_after(10):
+                    changes = await hub.peer("registry").request(
+                        "registry/watch", {"after_seq": 0, "wait_ms": 5000}
+                    )
+                assert [c["agent_id"] for c in changes["changes"]] == ["cnc-7"]
+                assert [c.id for c in await hub.discover(role="execution")] == ["cnc-7"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentlink.model import Measurement, Message
+import anyio
+
+from agentlink.model import Event, Measurement, Message
 from agentlink.runtime import Agent, MessageContext, ToolContext, contract_net, lowest
 
 
@@ -72,6 +74,22 @@ def control() -> list[Agent]:
     planner = Agent("planner", role="decision", capabilities=["scheduling.dispatch"])
     kpi = Agent("kpi", role="evaluation", capabilities=["quality.scoring"])
     scores: list[dict[str, Any]] = []
+    notes: list[str] = []
+    arrived: list[anyio.Event] = [anyio.Event()]
+
+    @kpi.on_event("vision.>")
+    async def on_note(event: Event) -> None:
+        notes.append(event.data["text"])
+        arrived[0].set()
+        arrived[0] = anyio.Event()
+
+    @kpi.tool
+    async def wait_notes(count: int) -> list[str]:
+        """The camera notes heard so far, once there are at least ``count``."""
+        with anyio.fail_after(20):
+            while len(notes) < count:
+                await arrived[0].wait()
+        return notes
 
     @planner.tool
     async def dispatch(order: str, minutes: float, ctx: ToolContext) -> dict[str, Any]:
