@@ -37,7 +37,7 @@ def _transport(http: str | None, nats: str | None, *, serve: bool = True) -> Tra
         transport: Transport = NatsTransport(nats)
         return transport
     if http is None:
-        return HttpTransport(serve=serve) if not serve else HttpTransport()
+        return HttpTransport(serve=serve)
     host, port = _split_listen(http)
     return HttpTransport(host=host, port=port, serve=serve)
 
@@ -62,7 +62,7 @@ def _run(main: Callable[[], Awaitable[None]]) -> None:
         raise typer.Exit(1) from None
 
 
-def _registry_option(registry: str | None, http: str | None) -> bool | str | None:
+def _registry_option(registry: str | None) -> bool | str:
     return True if registry is None else registry
 
 
@@ -79,9 +79,7 @@ def serve(
 
     async def main() -> None:
         transport = _transport(http, nats)
-        async with Runtime(
-            agents=agents, transport=transport, registry=_registry_option(registry, http)
-        ):
+        async with Runtime(agents=agents, transport=transport, registry=_registry_option(registry)):
             for agent in agents:
                 for endpoint in agent.card.endpoints:
                     console.print(f"{agent.id} ({agent.role}) at {endpoint.url}")
@@ -150,7 +148,11 @@ def call(
 
 
 def discover(
-    registry: Annotated[str, typer.Option(help="Registry address (http://.../agents/registry).")],
+    registry: Annotated[
+        str,
+        typer.Option(help="Registry address (http://.../agents/registry, or 'registry' on NATS)."),
+    ] = "registry",
+    nats: Annotated[str | None, typer.Option(help="Search over this NATS server.")] = None,
     role: Annotated[str | None, typer.Option(help="perception, demand, execution, ...")] = None,
     capability: Annotated[str | None, typer.Option(help="Capability or its dotted prefix.")] = None,
     tool: Annotated[str | None, typer.Option(help="Tool name.")] = None,
@@ -161,7 +163,7 @@ def discover(
     """Search a registry for agents."""
 
     async def main() -> None:
-        async with Runtime(transport=HttpTransport(serve=False), registry=registry) as rt:
+        async with Runtime(transport=_transport(None, nats, serve=False), registry=registry) as rt:
             cards = await rt.discover(
                 role=role, capability=capability, tool=tool, asset=asset, tag=tag
             )

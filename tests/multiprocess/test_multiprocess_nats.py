@@ -3,12 +3,14 @@ processes on NATS subjects."""
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
-from procs import five_role_workflow, processes
+from procs import FIVE_ROLES, five_role_workflow, processes, wait_for_agents
 
 from agentlink.runtime import Agent, Runtime
 from agentlink.transport import NatsTransport
@@ -50,3 +52,26 @@ async def test_five_roles_in_four_processes_over_nats(nats_plant: str) -> None:
                 "lens clean",
                 "lot 7 start",
             ]
+
+
+async def test_cli_discovers_over_nats(nats_plant: str) -> None:
+    mes = Agent("mes", role="demand")
+    async with Runtime(agents=[mes], transport=NatsTransport(nats_plant), registry="registry"):
+        with anyio.fail_after(60):
+            await wait_for_agents(mes, FIVE_ROLES)
+            result = await anyio.run_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "agentlink",
+                    "discover",
+                    "--nats",
+                    nats_plant,
+                    "--capability",
+                    "machining",
+                    "--json",
+                ],
+                check=False,
+            )
+    assert result.returncode == 0, result.stderr.decode()
+    assert sorted(card["id"] for card in json.loads(result.stdout)) == ["cnc-1", "cnc-2"]
