@@ -28,10 +28,12 @@ import orjson
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from agentlink.core._dispatch import Dispatcher
+from agentlink.core._deadline import format_rfc3339
+from agentlink.core._dispatch import Call, Dispatcher
 from agentlink.core._topics import check_topic
 from agentlink.discovery import Registry, Topology, mount_registry, run_reaper
 from agentlink.model import (
+    PROTOCOL_VERSION,
     AgentCard,
     AgentlinkError,
     AgentNotFound,
@@ -158,6 +160,7 @@ class Runtime:
             if self.serve_registry:
                 dispatcher = Dispatcher(agent_id=REGISTRY_ID)
                 mount_registry(dispatcher, self.registry)
+                self._mount_registry_card(dispatcher)
 
                 async def serve_registry(frame: bytes, origin: Origin) -> bytes | None:
                     return await dispatcher.handle(frame, now=time.time(), context=origin)
@@ -197,6 +200,26 @@ class Runtime:
             if len(group.exceptions) == 1 and exc is not None and group.exceptions[0] is exc:
                 raise exc from None
             raise
+
+    def _mount_registry_card(self, dispatcher: Dispatcher) -> None:
+        """The registry is an agent too: it answers ``agent/card`` and ``agent/ping``."""
+
+        async def card(call: Call) -> dict[str, Any]:
+            return AgentCard(
+                id=REGISTRY_ID,
+                name="agentlink registry",
+                role="x-registry",
+                description="Leases, search and the change feed of the agents of a plant.",
+                protocol_versions=[PROTOCOL_VERSION],
+                endpoints=self.endpoints(REGISTRY_ID),  # type: ignore[arg-type]
+                profiles=["core", "discovery"],
+            ).to_wire()
+
+        async def ping(call: Call) -> dict[str, Any]:
+            return {"ok": True, "time": format_rfc3339(call.now)}
+
+        dispatcher.add("agent/card", card)
+        dispatcher.add("agent/ping", ping)
 
     async def _shutdown(self) -> None:
         assert self._tg is not None

@@ -40,6 +40,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 JSON: Final = [(b"content-type", b"application/json")]
+#: The agent id of a registry (protocol/SPEC.md, Registry).
+REGISTRY_ADDRESS: Final = "registry"
 SSE_KEEPALIVE_MS: Final = 15_000
 
 
@@ -54,13 +56,17 @@ class HttpApp:
 
     def bind(self, address: str, handler: FrameHandler) -> None:
         self.handlers[address] = handler
-        if self.default is None:
-            self.default = address
+        self.default = self._pick_default()
 
     def unbind(self, address: str) -> None:
         self.handlers.pop(address, None)
-        if self.default == address:
-            self.default = next(iter(self.handlers), None)
+        self.default = self._pick_default()
+
+    def _pick_default(self) -> str | None:
+        """The agent served at the root: the first agent bound, the registry only when it
+        is alone (a runtime binds its registry before its agents)."""
+        agents = [a for a in self.handlers if a != REGISTRY_ADDRESS]
+        return agents[0] if agents else next(iter(self.handlers), None)
 
     def _route(self, path: str) -> tuple[str | None, str]:
         if path.startswith("/agents/"):
