@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "security": {"model", "core"},
     "testing": {"model", "core", "transport", "discovery", "runtime"},
     "examples": {"model", "core", "transport", "discovery", "runtime", "testing"},
+    "conformance": {"model", "core", "transport", "discovery", "runtime", "testing"},
     "cli": {
         "model",
         "core",
@@ -28,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
         "security",
         "testing",
         "examples",
+        "conformance",
         "_root",
     },
     "_root": {"model", "core", "transport", "discovery", "runtime", "security", "testing"},

@@ -8,6 +8,13 @@ import pytest
 
 PUBLIC = {
     "agentlink": ["PROTOCOL_VERSION", "__version__"],
+    "agentlink.conformance": [
+        "FIXTURE_ID",
+        "FIXTURE_PROFILES",
+        "FixtureServer",
+        "fixture_agent",
+        "serve_fixture",
+    ],
     "agentlink.runtime": [
         "Agent",
         "MessageContext",
@@ -61,6 +68,7 @@ def test_public_names_are_pinned(module: str) -> None:
         "agentlink.testing",
         "agentlink.discovery",
         "agentlink.core",
+        "agentlink.conformance",
     ],
 )
 def test_all_is_unique_and_complete(module: str) -> None:

@@ -16,6 +16,7 @@ from agentlink.model import ERROR_CLASSES, PROTOCOL_VERSION
 from agentlink.model._schema import render_schemas
 
 from ._common import agents_from, console, err_console, load_object
+from ._conformance import conformance_app
 from ._net import card_command, register
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ schema_app = typer.Typer(help="Export or check the protocol's JSON Schemas.", no
 app.add_typer(schema_app, name="schema")
 registry_app = typer.Typer(help="Run the agent registry.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
+app.add_typer(conformance_app, name="conformance")
 
 SchemaDir = Annotated[
     Path, typer.Option("--dir", help="Directory of the committed schemas.", file_okay=False)

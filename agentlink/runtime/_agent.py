@@ -22,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from agentlink.core._validator import SchemaValidator
 from agentlink.model import (
+    PROFILES,
     PROTOCOL_VERSION,
     AgentCard,
     Event,
@@ -107,6 +108,12 @@ class Agent:
         assets: ids of the physical assets it serves.
         tags: free search tags.
         version: the agent's own version.
+        profiles: the conformance profiles the card claims, in this order (default:
+            derived from the declarations: ``core``, ``tasks`` and ``events`` always,
+            ``messaging``, ``tools`` and ``safe-actuation`` when they apply).
+
+    Raises:
+        UsageError: a profile is unknown or listed twice.
     """
 
     def __init__(
@@ -120,6 +127,7 @@ class Agent:
         assets: Iterable[str] = (),
         tags: Iterable[str] = (),
         version: str = "0.1.0",
+        profiles: Iterable[str] | None = None,
     ) -> None:
         self.id = id
         self.role = role
@@ -129,6 +137,7 @@ class Agent:
         self.assets = list(assets)
         self.tags = list(tags)
         self.version = version
+        self.profiles = None if profiles is None else _check_profiles(profiles)
         self.tools: dict[str, ToolSpec] = {}
         self.message_routes: list[MessageRoute] = []
         self.event_routes: list[EventRoute] = []
@@ -159,6 +168,8 @@ class Agent:
         task: bool = False,
         timeout: float | None = None,
         approval_timeout: float | None = 600.0,
+        input_schema: dict[str, Any] | None = None,
+        output_schema: dict[str, Any] | None = None,
     ) -> Callable[[F], F]: ...
 
     def tool(  # type: ignore[misc]  # mypy misreads the positional-only overload pair
@@ -176,12 +187,31 @@ class Agent:
         task: bool = False,
         timeout: float | None = None,
         approval_timeout: float | None = 600.0,
+        input_schema: dict[str, Any] | None = None,
+        output_schema: dict[str, Any] | None = None,
     ) -> Any:
         """Declare an ``async def`` function as a tool.
 
         The input schema comes from the parameters' type hints, the output schema from
         the return annotation. A parameter annotated :class:`ToolContext` receives the
         call's context and is not part of the schema.
+
+        Either schema may be given instead, for what type hints cannot express
+        (``additionalProperties``, ``minLength``, ``const``) or to publish a schema
+        exactly as written; it replaces the generated one in the card and is what the
+        call's arguments or output are validated against. With an explicit input schema,
+        the arguments named like the function's parameters are passed to it (others the
+        schema admits are not), and every parameter without a default must be in the
+        schema's ``required``::
+
+            @agent.tool(input_schema={
+                "type": "object",
+                "properties": {"text": {"type": "string", "minLength": 1}},
+                "required": ["text"],
+                "additionalProperties": False,
+            })
+            async def echo(text: str) -> dict[str, str]:
+                return {"text": text}
 
         Args:
             name: tool name (default: the function name).
@@ -196,6 +226,14 @@ class Agent:
             approval_timeout: a task still waiting for approval after this many seconds
                 fails with ``deadline_exceeded``, so a late approval never starts a stale
                 actuation (None: wait forever).
+            input_schema: JSON Schema of the arguments (an object schema), replacing the
+                one generated from the parameters' type hints.
+            output_schema: JSON Schema of the output, replacing the one generated from
+                the return annotation.
+
+        Raises:
+            UsageError: the function cannot be declared as a tool (not ``async``, a name
+                taken, an invalid schema or declaration).
         """
 
         def declare(f: F) -> F:
@@ -212,6 +250,8 @@ class Agent:
                 approvers=None if approvers is None else frozenset(approvers),
                 context_type=ToolContext,
                 approval_timeout=approval_timeout,
+                input_schema=input_schema,
+                output_schema=output_schema,
             )
             if spec.tool.name in self.tools:
                 raise UsageError(f"agent {self.id!r} already has a tool {spec.tool.name!r}")
@@ -297,6 +337,7 @@ class Agent:
                 profiles.append("tools")
             if any(s.tool.safety == "actuates" for s in self.tools.values()):
                 profiles.append("safe-actuation")
+            profiles = sorted(profiles) if self.profiles is None else self.profiles
             endpoints = [] if self.runtime is None else self.runtime.endpoints(self.id)
             self._card = AgentCard.model_validate(
                 {
@@ -313,7 +354,7 @@ class Agent:
                     "assets": self.assets,
                     "tags": self.tags,
                     "endpoints": endpoints,
-                    "profiles": sorted(profiles),
+                    "profiles": profiles,
                 }
             )
         return self._card
@@ -336,3 +377,14 @@ class Agent:
     async def discover(self, **criteria: Any) -> list[AgentCard]:
         """Search the registry: role, capability, tool, asset, tag, profile, agent_id."""
         return await self._require_runtime().discover(sender=self.id, **criteria)
+
+
+def _check_profiles(profiles: Iterable[str]) -> list[str]:
+    """The declared profiles as a list, refusing unknown and repeated ones."""
+    listed = list(profiles)
+    unknown = [p for p in listed if p not in PROFILES]
+    if unknown:
+        raise UsageError(f"unknown profiles {unknown!r}; known: {', '.join(PROFILES)}")
+    if len(set(listed)) != len(listed):
+        raise UsageError(f"profiles listed twice: {listed!r}")
+    return listed

@@ -281,8 +281,9 @@ class Runtime:
                 "registry/register", {"card": server.agent.card.to_wire(), "ttl_s": self.lease_ttl}
             )
         except (AgentNotFound, TransportError) as exc:
+            # Expected while the registry starts or restarts: retried, so a warning only.
             if not initial:
-                self.report(exc, f"registering {agent_id!r}")
+                log.warning("registering %r failed (%s); will retry", agent_id, exc)
             self._leases.pop(agent_id, None)
             return False
         self._leases[agent_id] = lease["lease_id"]

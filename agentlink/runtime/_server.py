@@ -524,6 +524,9 @@ class AgentServer:
         """
         if message.protocol not in ("contract-net", "iterated-contract-net") or not conversation:
             return None, None
+        if message.performative in ("not-understood", "inform"):
+            # Never answered with a message (ALP-MSG-009, ALP-MSG-010): the handler decides.
+            return None, None
         key = (sender or "", conversation)
         participant = self.negotiations.get(key)
         if participant is None:

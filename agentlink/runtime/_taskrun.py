@@ -3,6 +3,10 @@
 :class:`~agentlink.core._tasks.TaskRecord` decides what may happen; this module makes it
 happen in time: it runs the work in the runtime's task group under a cancel scope, wakes
 long polls when a task changes, and parks the work while it waits for input or approval.
+
+A task enters ``working`` when its work first waits for something, reports progress or an
+artifact, or ends; work that asks for input before anything else goes from ``submitted``
+straight to ``input-required``, as the transition table allows.
 """
 
 from __future__ import annotations
@@ -33,7 +37,15 @@ Work = Callable[["RunningTask"], Awaitable[Any]]
 class RunningTask:
     """One task and the machinery to run, pause, wake and cancel it."""
 
-    __slots__ = ("_changed", "_input", "_input_ready", "_scope", "record", "requester")
+    __slots__ = (
+        "_changed",
+        "_input",
+        "_input_ready",
+        "_scope",
+        "_starting",
+        "record",
+        "requester",
+    )
 
     def __init__(self, record: TaskRecord, requester: str | None) -> None:
         self.record = record
@@ -42,6 +54,8 @@ class RunningTask:
         self._scope: anyio.CancelScope | None = None
         self._input_ready: anyio.Event | None = None
         self._input: Any = None
+        # The work runs but has not been recorded as working yet (see the module docstring).
+        self._starting = False
 
     @property
     def id(self) -> str:
@@ -66,16 +80,31 @@ class RunningTask:
     def events_after(self, seq: int, limit: int | None = None) -> list[TaskEvent]:
         return self.record.events_after(seq, limit)
 
+    def _begin(self) -> None:
+        """Record that the work runs, once, unless it has moved on without doing so."""
+        if self._starting:
+            self._starting = False
+            if self.record.state == "submitted":
+                self.record.start(time.time())
+                self.changed()
+
+    async def _begun(self) -> None:
+        # Started beside the work, so it runs once the work first waits for anything.
+        self._begin()
+
     def progress(self, fraction: float | None, message: str | None) -> None:
+        self._begin()
         self.record.progress(time.time(), fraction, message)
         self.changed()
 
     def artifact(self, artifact: Artifact) -> None:
+        self._begin()
         self.record.add_artifact(time.time(), artifact)
         self.changed()
 
     async def request_input(self, request: InputRequest) -> Any:
         """Pause in ``input-required`` until :meth:`provide_input` is called."""
+        self._starting = False  # asking first: submitted -> input-required
         ready = self._input_ready = anyio.Event()
         self.record.require_input(time.time(), request)
         self.changed()
@@ -109,26 +138,30 @@ class RunningTask:
 
     async def run(self, work: Work) -> None:
         """Run ``work`` to the end and record how it ended. Never raises."""
-        with anyio.CancelScope() as scope:
-            self._scope = scope
-            try:
-                if self.record.state == "submitted":
-                    self.record.start(time.time())
-                    self.changed()
-                output = await work(self)
-            except RpcError as exc:
-                if not self.record.terminal:
-                    self.record.fail(time.time(), exc)
-            except Exception as exc:
-                if not self.record.terminal:
-                    self.record.fail(
-                        time.time(), ToolExecutionError(str(exc) or type(exc).__name__)
-                    )
-            else:
-                if not self.record.terminal:
-                    self.record.complete(time.time(), output)
-            finally:
-                self._scope = None
+        async with anyio.create_task_group() as tg:
+            if self.record.state == "submitted":
+                self._starting = True
+                tg.start_soon(self._begun)
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                try:
+                    output = await work(self)
+                except RpcError as exc:
+                    self._begin()
+                    if not self.record.terminal:
+                        self.record.fail(time.time(), exc)
+                except Exception as exc:
+                    self._begin()
+                    if not self.record.terminal:
+                        self.record.fail(
+                            time.time(), ToolExecutionError(str(exc) or type(exc).__name__)
+                        )
+                else:
+                    self._begin()
+                    if not self.record.terminal:
+                        self.record.complete(time.time(), output)
+                finally:
+                    self._scope = None
         self.changed()
 
 

@@ -5,10 +5,16 @@ at declaration), the output schema from the return annotation. At call time the 
 arguments are checked by a compiled validator first; only parameters whose types need it
 (pydantic models, datetimes, ...) go through pydantic, so a tool over plain JSON types
 costs a dict lookup per argument.
+
+A schema given explicitly replaces the generated one, for what type hints cannot say
+(``additionalProperties``, ``minLength``, ``const``, a published schema to match exactly).
+It is then the only check of the raw arguments; the members named like the function's
+parameters are passed to it, converted by their type hints as usual.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import types
 import typing
@@ -67,6 +73,8 @@ class ToolSpec:
     output_adapter: TypeAdapter[Any] | None
     approvers: frozenset[str] | None
     approval_timeout: float | None = None
+    #: The parameters to pass, when an explicit input schema may admit other members.
+    passed: frozenset[str] | None = None
 
     def arguments(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Validate raw JSON arguments and turn them into the handler's keyword arguments.
@@ -81,6 +89,8 @@ class ToolSpec:
                 f"{errors[0]['pointer'] or '/'} {errors[0]['message']}",
                 data={"tool": self.tool.name, "errors": errors},
             )
+        if self.passed is not None:
+            raw = {k: v for k, v in raw.items() if k in self.passed}
         if self.plain_args:
             return raw
         try:
@@ -151,8 +161,17 @@ def build_tool(
     approvers: frozenset[str] | None,
     context_type: type,
     approval_timeout: float | None = None,
+    input_schema: dict[str, Any] | None = None,
+    output_schema: dict[str, Any] | None = None,
 ) -> ToolSpec:
-    """Declare a tool from an ``async def`` function and its type hints."""
+    """Declare a tool from an ``async def`` function and its type hints.
+
+    ``input_schema`` and ``output_schema``, when given, replace the generated schemas.
+
+    Raises:
+        UsageError: the function cannot be a tool, or the declaration is invalid (a
+            parameter without default that the input schema does not require, say).
+    """
     if not inspect.iscoroutinefunction(func):
         raise UsageError(f"tool {func.__qualname__} must be an async function")
     hints = typing.get_type_hints(func, include_extras=True)
@@ -177,15 +196,28 @@ def build_tool(
     args_model = create_model(
         f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
     )
-    input_schema = _clean(args_model.model_json_schema())
-    input_schema.setdefault("properties", {})
-    output_schema: dict[str, Any] = {}
+    passed: frozenset[str] | None = None
+    if input_schema is None:
+        input_schema = _clean(args_model.model_json_schema())
+        input_schema.setdefault("properties", {})
+    else:
+        input_schema = copy.deepcopy(input_schema)
+        passed = frozenset(fields)
+        required = input_schema.get("required", [])
+        unsure = [n for n, (_, default) in fields.items() if default is ... and n not in required]
+        if unsure:
+            raise UsageError(
+                f"tool {tool_name!r}: parameters without a default must be required by "
+                f"its input_schema: {', '.join(unsure)}"
+            )
     output_adapter: TypeAdapter[Any] | None = None
     returns = hints.get("return", Any)
+    generated: dict[str, Any] = {}
     if returns is not Any and returns is not None and returns is not type(None):
         adapter: TypeAdapter[Any] = TypeAdapter(returns)
-        output_schema = _clean(adapter.json_schema(mode="serialization"))
+        generated = _clean(adapter.json_schema(mode="serialization"))
         output_adapter = None if _is_plain(returns) else adapter
+    output_schema = generated if output_schema is None else copy.deepcopy(output_schema)
     doc = inspect.getdoc(func) or ""
     try:
         tool = _declare(
@@ -218,4 +250,5 @@ def build_tool(
         output_adapter=output_adapter,
         approvers=approvers,
         approval_timeout=approval_timeout if requires_approval else None,
+        passed=passed,
     )
