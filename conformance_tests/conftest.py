@@ -97,8 +97,17 @@ def target(pytestconfig: pytest.Config) -> Iterator[Target]:
         pytest.exit(
             f"the target must serve the conformance fixture agent, not {card.get('id')!r}", 4
         )
+    claimed = list(card.get("profiles", []))
+    # The registry is an agent of its own: the profiles it claims (discovery) count too.
+    registry = Target(f"http://{client.host}:{client.port}/agents/registry")
+    try:
+        claimed += [p for p in registry.card().get("profiles", []) if p not in claimed]
+    except (AssertionError, OSError):
+        pass  # no registry served: discovery is simply not claimed
+    finally:
+        registry.close()
     _STATE.update(
-        claimed=list(card.get("profiles", [])),
+        claimed=claimed,
         card=card,
         target=url,
         bindings={"http"} | ({"nats"} if pytestconfig.getoption("--nats") else set()),

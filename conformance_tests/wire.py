@@ -102,6 +102,7 @@ class Target:
             "protocol": PROTOCOL,
             "message_id": f"conf-{uuid.uuid4().hex[:12]}",
             "sender": self.sender,
+            "sent_at": rfc3339(datetime.now(UTC)),
         }
         for key, value in members.items():
             if value is None:
@@ -120,6 +121,15 @@ class Target:
             "method": method,
             "params": {**(params or {}), "_meta": self.meta(**meta)},
         }
+
+    def retry(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """A retry of ``frame`` (a request whose response was lost): identical params and
+        ``_meta`` (so the same ``idempotency_key``), but a fresh ``message_id``, ``sent_at``
+        and request id."""
+        params = json.loads(json.dumps(frame["params"]))
+        meta = params["_meta"]
+        meta.update(message_id=self.meta()["message_id"], sent_at=rfc3339(datetime.now(UTC)))
+        return {**frame, "id": next(_ids), "params": params}
 
     def rpc(self, method: str, params: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
         """Send one request; return the parsed JSON-RPC response (result or error)."""
@@ -198,7 +208,10 @@ class Target:
                 response.read()
                 return status, response_headers, events
             current: dict[str, str] = {}
-            while len(events) < limit:
+            # Bounded as a whole, not only per read: a stream that keeps talking but never
+            # delivers what is awaited must not hold the suite.
+            give_up = time.monotonic() + timeout
+            while len(events) < limit and time.monotonic() < give_up:
                 raw = response.fp.readline()
                 if not raw:
                     break
@@ -215,3 +228,97 @@ class Target:
             return status, response_headers, events
         finally:
             conn.close()
+
+
+def schema_errors(stem: str, instance: Any) -> list[str]:
+    """Errors of ``instance`` against a protocol schema (``protocol/schemas/<stem>.json``)."""
+    from pathlib import Path
+
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    schemas = Path(__file__).resolve().parents[1] / "protocol" / "schemas"
+    resources = []
+    for path in schemas.rglob("*.json"):
+        contents = json.loads(path.read_text("utf-8"))
+        resources.append((contents["$id"], Resource.from_contents(contents)))
+    schema = json.loads((schemas / f"{stem}.json").read_text("utf-8"))
+    validator = Draft202012Validator(schema, registry=Registry().with_resources(resources))
+    return [f"{e.json_path}: {e.message}" for e in validator.iter_errors(instance)]
+
+
+def propagate(incoming: dict[str, Any], margin: float = 0.05) -> dict[str, Any]:
+    """The ``_meta`` members of a request sent while serving a request whose ``_meta`` is
+    ``incoming``: its deadline, earlier by ``margin`` seconds, and its trace-id under a new
+    parent-id. Keyword arguments for ``Target.rpc`` and friends."""
+    out: dict[str, Any] = {}
+    deadline = incoming.get("deadline")
+    if deadline is not None:
+        when = datetime.fromisoformat(deadline.replace("Z", "+00:00").replace("z", "+00:00"))
+        out["deadline"] = rfc3339(when - timedelta(seconds=margin))
+    traceparent = incoming.get("traceparent")
+    if traceparent is not None:
+        version, trace_id, _parent, flags = traceparent.split("-")
+        out["traceparent"] = f"{version}-{trace_id}-{uuid.uuid4().hex[:16]}-{flags}"
+    return out
+
+
+# The error table and the error data table of the spec ("Errors"): name -> (code, members
+# of ``data`` that every such error carries, besides ``name``).
+ERRORS: dict[str, tuple[int, tuple[str, ...]]] = {
+    "parse_error": (-32700, ()),
+    "invalid_request": (-32600, ()),
+    "method_not_found": (-32601, ("method",)),
+    "invalid_params": (-32602, ()),
+    "internal_error": (-32603, ()),
+    "task_not_found": (-32001, ("task_id",)),
+    "task_not_cancelable": (-32002, ("task_id", "state")),
+    "unsupported_operation": (-32004, ("method",)),
+    "content_type_not_supported": (-32005, ("content_type", "accepts")),
+    "agent_not_found": (-32010, ("agent_id",)),
+    "tool_not_found": (-32011, ("tool",)),
+    "invalid_tool_input": (-32012, ("tool", "errors")),
+    "invalid_tool_output": (-32013, ("tool",)),
+    "tool_execution_error": (-32014, ("tool",)),
+    "invalid_task_state": (-32015, ("task_id", "state")),
+    "deadline_exceeded": (-32020, ("deadline", "started")),
+    "unauthorized": (-32021, ()),
+    "forbidden": (-32022, ()),
+    "approval_required": (-32023, ("tool",)),
+    "version_unsupported": (-32024, ("supported", "requested")),
+    "payload_too_large": (-32025, ("kind", "limit")),
+    "overloaded": (-32026, ()),
+    "duplicate": (-32027, ("idempotency_key",)),
+    "already_registered": (-32028, ("agent_id", "expires_at")),
+}
+
+
+def check_error(error: Any, name: str, **data: Any) -> dict[str, Any]:
+    """Assert that ``error`` (a response's ``error`` object) is the error ``name``: its code,
+    a string ``message``, ``data.name``, every ``data`` member the error table requires, and
+    the ``data`` members given here with these exact values. Returns ``data``."""
+    code, members = ERRORS[name]
+    assert isinstance(error, dict), f"error is not an object: {error!r}"
+    assert error.get("code") == code, f"expected {name} ({code}), got {error!r}"
+    assert isinstance(error.get("message"), str), f"error without a message: {error!r}"
+    details = error.get("data")
+    assert isinstance(details, dict), f"{name}: data is not an object: {error!r}"
+    assert details.get("name") == name, f"expected data.name {name!r}, got {error!r}"
+    missing = [member for member in members if member not in details]
+    assert missing == [], f"{name}: data lacks {missing}: {error!r}"
+    for member, value in data.items():
+        assert details.get(member) == value, (
+            f"{name}: data.{member} is {details.get(member)!r}, expected {value!r}"
+        )
+    return details
+
+
+def pointers(details: dict[str, Any]) -> list[str]:
+    """The pointers of a pointer list ``data.errors`` (each entry checked for its shape)."""
+    entries = details.get("errors")
+    assert isinstance(entries, list), f"data.errors is not a list: {details!r}"
+    for entry in entries:
+        assert isinstance(entry, dict), f"pointer list entry is not an object: {entry!r}"
+        assert isinstance(entry.get("pointer"), str), f"entry without pointer: {entry!r}"
+        assert isinstance(entry.get("message"), str), f"entry without message: {entry!r}"
+    return [entry["pointer"] for entry in entries]

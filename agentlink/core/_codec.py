@@ -136,7 +136,7 @@ def classify(obj: Any) -> Item:
         if type(method) is not str or not method:
             return Invalid(InvalidRequest('"method" must be a non-empty string'), reply_id)
         params = obj.get("params")
-        if params is not None and type(params) is not dict and type(params) is not list:
+        if "params" in obj and type(params) is not dict and type(params) is not list:
             return Invalid(InvalidRequest('"params" must be an object or an array'), reply_id)
         if "id" not in obj:
             return Notification(method, params)

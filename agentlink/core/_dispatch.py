@@ -87,8 +87,14 @@ class _Route:
 
 def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
     """Each pydantic error as ``{"pointer", "message"}``, the documented ``data.errors``."""
+    # A missing member is reported at the object that lacks it (as JSON Schema does).
     return [
-        {"pointer": pointer(err["loc"]), "message": err["msg"]}
+        {
+            "pointer": pointer(err["loc"][:-1] if err["type"] == "missing" else err["loc"]),
+            "message": err["msg"]
+            if err["type"] != "missing"
+            else f"{err['loc'][-1]!r} is required",
+        }
         for err in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
 

@@ -47,10 +47,12 @@ def pointer(path: Iterable[str | int]) -> str:
     return "".join("/" + part for part in parts)
 
 
-def _bad(member: str, message: str) -> InvalidParams:
+def _bad(member: str, message: str, *, missing: bool = False) -> InvalidParams:
+    # A missing member is reported at the object that lacks it, a wrong one at itself.
+    where = ("_meta",) if missing else ("_meta", member)
     return InvalidParams(
         f"_meta.{member}: {message}",
-        data={"errors": [{"pointer": pointer(("_meta", member)), "message": message}]},
+        data={"errors": [{"pointer": pointer(where), "message": f"{member!r} {message}"}]},
     )
 
 
@@ -94,11 +96,18 @@ def check_meta(params: Any, supported: tuple[str, ...] = SUPPORTED_VERSIONS) -> 
     if type(meta) is not dict:
         raise InvalidParams(
             "params._meta is required and must be an object",
-            data={"errors": [{"pointer": "/_meta", "message": "required object"}]},
+            data={
+                "errors": [
+                    {
+                        "pointer": "/_meta" if "_meta" in params else "",
+                        "message": "'_meta' must be an object",
+                    }
+                ]
+            },
         )
     for member in ("protocol", "message_id"):
         if member not in meta:
-            raise _bad(member, "is required")
+            raise _bad(member, "is required", missing=True)
         _check_string(meta, member)
     if meta["protocol"] not in supported:
         raise VersionUnsupported(

@@ -52,7 +52,7 @@ def compile_pattern(pattern: str) -> Callable[[str], bool]:
             )
     if "*" not in tokens and tokens[-1] != ">":
         return pattern.__eq__
-    head = [".".join(re.escape(t) if t != "*" else "[A-Za-z0-9_-]+" for t in tokens[:-1])]
+    head = [r"\.".join(re.escape(t) if t != "*" else "[A-Za-z0-9_-]+" for t in tokens[:-1])]
     last = tokens[-1]
     if last == ">":
         tail = r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*"

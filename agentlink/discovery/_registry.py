@@ -28,6 +28,7 @@ import heapq
 import math
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -52,7 +53,6 @@ from agentlink.model import (
     RegisterParams,
     RegistryChange,
     SearchParams,
-    SearchResult,
     UsageError,
     WatchParams,
     WatchResult,
@@ -85,6 +85,7 @@ class _Entry:
     lease_id: str
     ttl_s: float
     expires_at: float
+    wire: dict[str, Any] | None = None
 
 
 class Registry:
@@ -131,10 +132,17 @@ class Registry:
     # -- registrations ------------------------------------------------------------------
 
     def register(
-        self, card: AgentCard, *, ttl_s: float, now: float, owner: str | None = None
+        self,
+        card: AgentCard,
+        *,
+        ttl_s: float,
+        now: float,
+        owner: str | None = None,
+        wire: dict[str, Any] | None = None,
     ) -> Lease:
         """Register ``card`` for ``ttl_s`` seconds, or replace the card of a live
-        registration made by the same ``owner``.
+        registration made by the same ``owner``. ``wire`` is the card as it came on the
+        wire; searches and the change feed return it unchanged.
 
         Returns:
             A lease with a new lease id.
@@ -163,7 +171,7 @@ class Registry:
                 data={"max_agents": self._max_agents},
             )
         keys = card_keys(card)
-        entry = _Entry(card, keys, owner, self._new_lease_id(), float(ttl_s), now + ttl_s)
+        entry = _Entry(card, keys, owner, self._new_lease_id(), float(ttl_s), now + ttl_s, wire)
         if old is not None:
             self._index.remove(agent_id, old.keys)
         self._index.add(agent_id, keys)
@@ -223,6 +231,14 @@ class Registry:
         return self._expiries[0][0] if self._expiries else None
 
     # -- queries -------------------------------------------------------------------------
+
+    def wire_card(self, card: AgentCard) -> dict[str, Any]:
+        """The card as it was registered (unknown members and absent defaults included,
+        ALP-REG-010), while it is the current one; else its model's wire form."""
+        entry = self._entries.get(card.id)
+        if entry is not None and entry.card is card and entry.wire is not None:
+            return entry.wire
+        return card.to_wire()
 
     def get(self, agent_id: str, *, now: float) -> AgentCard | None:
         """The card of a live registration, or None."""
@@ -366,9 +382,19 @@ def mount_registry(dispatcher: Dispatcher, registry: Registry) -> None:
         UsageError: one of these methods is already routed (nothing is added then).
     """
 
+    # Cursors this registry issued (ALP-REG-013): any other is refused.
+    issued: OrderedDict[str, None] = OrderedDict()
+    wire_card = registry.wire_card
+
     async def register(call: Call) -> dict[str, Any]:
         params: RegisterParams = call.model
-        lease = registry.register(params.card, ttl_s=params.ttl_s, now=call.now, owner=call.sender)
+        lease = registry.register(
+            params.card,
+            ttl_s=params.ttl_s,
+            now=call.now,
+            owner=call.sender,
+            wire=call.params["card"],
+        )
         return lease.to_wire()
 
     async def heartbeat(call: Call) -> dict[str, Any]:
@@ -382,6 +408,11 @@ def mount_registry(dispatcher: Dispatcher, registry: Registry) -> None:
 
     async def search(call: Call) -> dict[str, Any]:
         p: SearchParams = call.model
+        if p.cursor is not None and p.cursor not in issued:
+            raise InvalidParams(
+                "this registry did not issue that cursor",
+                data={"errors": [{"pointer": "/cursor", "message": "unknown cursor"}]},
+            )
         cards, next_cursor = registry.search(
             now=call.now,
             role=p.role,
@@ -394,7 +425,15 @@ def mount_registry(dispatcher: Dispatcher, registry: Registry) -> None:
             limit=p.limit,
             cursor=p.cursor,
         )
-        return SearchResult(agents=cards, next_cursor=next_cursor).to_wire()
+        if next_cursor is not None:
+            issued[next_cursor] = None
+            issued.move_to_end(next_cursor)
+            while len(issued) > 10_000:
+                issued.popitem(last=False)
+        result: dict[str, Any] = {"agents": [wire_card(card) for card in cards]}
+        if next_cursor is not None:
+            result["next_cursor"] = next_cursor
+        return result
 
     async def watch(call: Call) -> dict[str, Any]:
         params: WatchParams = call.model
@@ -404,7 +443,11 @@ def mount_registry(dispatcher: Dispatcher, registry: Registry) -> None:
         registry.expire(call.now)
         changes = await registry.wait_changes(params.after_seq, wait_s=wait_s)
         last_seq = changes[-1].seq if changes else params.after_seq
-        return WatchResult(changes=changes, last_seq=last_seq).to_wire()
+        wire = WatchResult(changes=changes, last_seq=last_seq).to_wire()
+        for change, model in zip(wire["changes"], changes, strict=True):
+            if model.card is not None:
+                change["card"] = wire_card(model.card)
+        return wire
 
     handlers = {
         "registry/register": register,

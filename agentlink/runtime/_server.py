@@ -9,6 +9,7 @@ goes through the same dispatcher, so every binding sees identical behaviour.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -172,15 +173,9 @@ class AgentServer:
         params = call.params
         name = params.get("name")
         arguments = params.get("arguments", {})
-        if type(name) is not str:
+        if type(name) is not str or type(arguments) is not dict or _TOOL_NAME.match(name) is None:
             raise InvalidParams(
-                "tools/call needs a string 'name'",
-                data={"errors": [{"pointer": "/name", "message": "must be a string"}]},
-            )
-        if type(arguments) is not dict:
-            raise InvalidParams(
-                "tools/call 'arguments' must be an object",
-                data={"errors": [{"pointer": "/arguments", "message": "must be an object"}]},
+                "invalid params for tools/call", data={"errors": _tools_call_errors(params)}
             )
         spec = self.agent.tools.get(name)
         if spec is None:
@@ -545,6 +540,23 @@ class AgentServer:
         if participant.finished:
             self.negotiations.pop(key, None)
         return participant, None
+
+
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}\Z")
+
+
+def _tools_call_errors(params: dict[str, Any]) -> list[dict[str, str]]:
+    """Every way ``tools/call`` params break their schema, as a pointer list."""
+    errors = []
+    if "name" not in params:
+        errors.append({"pointer": "", "message": "'name' is required"})
+    elif type(params["name"]) is not str:
+        errors.append({"pointer": "/name", "message": "must be a string"})
+    elif _TOOL_NAME.match(params["name"]) is None:
+        errors.append({"pointer": "/name", "message": "1-128 characters of [A-Za-z0-9_.-]"})
+    if "arguments" in params and type(params["arguments"]) is not dict:
+        errors.append({"pointer": "/arguments", "message": "must be an object"})
+    return errors
 
 
 def _may_answer(message: Message, reply: Message) -> bool:

@@ -483,7 +483,16 @@ MUTANTS: dict[str, Mutant] = {
         Mutant(
             "accept-without-proposal-informs",
             frozenset({"ALP-NEG-018"}),
-            frozenset({"neg-contract-net", "neg-conversation"}),
+            frozenset(
+                {
+                    "neg-contract-net",
+                    "neg-conversation",
+                    "msg-content",
+                    "neg-request",
+                    "neg-query",
+                    "neg-iterated-contract-net",
+                }
+            ),
             "performs an accept-proposal for a proposal it never made",
             reply=_accept_without_proposal_informs,
         ),

@@ -57,7 +57,6 @@ def _wrap(handler: Any, mutant: Mutant) -> Any:
 
 async def main(name: str, port: int) -> None:
     from agentlink.conformance import fixture_agent
-
     from agentlink.runtime import Runtime
     from agentlink.transport import HttpTransport
 

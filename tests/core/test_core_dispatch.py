@@ -91,7 +91,7 @@ def test_missing_meta_is_invalid_params_and_handler_never_runs(drive: Drive) -> 
     dispatcher, seen = make_dispatcher()
     with pytest.raises(InvalidParams) as info:
         roundtrip(drive, dispatcher, "agent/ping", {})
-    assert info.value.data["errors"][0]["pointer"] == "/_meta"
+    assert info.value.data["errors"][0]["pointer"] == ""  # reported at the params object
     with pytest.raises(InvalidParams):
         roundtrip(drive, dispatcher, "agent/ping", [1, 2])
     assert seen == []

@@ -198,7 +198,7 @@ async def test_heartbeat_errors_over_frames() -> None:
         (
             "registry/heartbeat",
             {"agent_id": "cam-1"},
-            [{"pointer": "/lease_id", "message": "Field required"}],
+            [{"pointer": "", "message": "'lease_id' is required"}],
         ),
         (
             "registry/search",
