@@ -212,7 +212,7 @@ class Target:
             # delivers what is awaited must not hold the suite.
             give_up = time.monotonic() + timeout
             while len(events) < limit and time.monotonic() < give_up:
-                raw = response.fp.readline()
+                raw = response.readline()  # de-chunked: a stream that ended reads b""
                 if not raw:
                     break
                 line = raw.decode().rstrip("\r\n")

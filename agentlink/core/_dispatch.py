@@ -83,6 +83,7 @@ Handler = Callable[[Call], Awaitable[Any]]
 class _Route:
     handler: Handler
     params_model: type[BaseModel] | None
+    params_check: Callable[[dict[str, Any]], None] | None = None
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -112,12 +113,18 @@ class Dispatcher:
     _routes: dict[str, _Route] = field(default_factory=dict, repr=False)
 
     def add(
-        self, method: str, handler: Handler, *, params_model: type[BaseModel] | None = None
+        self,
+        method: str,
+        handler: Handler,
+        *,
+        params_model: type[BaseModel] | None = None,
+        params_check: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        """Route ``method`` to ``handler``; validate params with ``params_model`` if given."""
+        """Route ``method`` to ``handler``; validate params with ``params_model`` (a pydantic
+        model) or ``params_check`` (a fast hand-written check raising ``InvalidParams``)."""
         if method in self._routes:
             raise UsageError(f"method {method!r} already has a handler")
-        self._routes[method] = _Route(handler, params_model)
+        self._routes[method] = _Route(handler, params_model, params_check)
 
     def methods(self) -> list[str]:
         """The routed method names, sorted."""
@@ -198,6 +205,8 @@ class Dispatcher:
                     f"{errors[0]['message']}",
                     data={"errors": errors},
                 ) from None
+        if route.params_check is not None:
+            route.params_check(params)
         receiver = meta.get("receiver")
         if self.agent_id is not None and receiver is not None and receiver != self.agent_id:
             raise AgentNotFound(

@@ -101,7 +101,7 @@ class AgentServer:
         add("agent/card", self._card)
         add("agent/ping", self._ping)
         add("tools/list", self._tools_list, params_model=ToolsListParams)
-        add("tools/call", self._tools_call)
+        add("tools/call", self._tools_call, params_check=_check_tools_call)
         add("message/send", self._keyed(self._message_send), params_model=MessageSendParams)
         add("tasks/get", self._tasks_get, params_model=TaskIdParams)
         add("tasks/list", self._tasks_list, params_model=TasksListParams)
@@ -170,13 +170,9 @@ class AgentServer:
         return result
 
     async def _tools_call(self, call: Call) -> dict[str, Any]:
-        params = call.params
-        name = params.get("name")
-        arguments = params.get("arguments", {})
-        if type(name) is not str or type(arguments) is not dict or _TOOL_NAME.match(name) is None:
-            raise InvalidParams(
-                "invalid params for tools/call", data={"errors": _tools_call_errors(params)}
-            )
+        params = call.params  # checked by _check_tools_call before the handler
+        name: str = params["name"]
+        arguments: dict[str, Any] = params.get("arguments", {})
         spec = self.agent.tools.get(name)
         if spec is None:
             raise ToolNotFound(
@@ -543,6 +539,16 @@ class AgentServer:
 
 
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}\Z")
+
+
+def _check_tools_call(params: dict[str, Any]) -> None:
+    """``tools/call`` params against their schema, without pydantic (the hot path)."""
+    name = params.get("name")
+    arguments = params.get("arguments", {})
+    if type(name) is not str or type(arguments) is not dict or _TOOL_NAME.match(name) is None:
+        raise InvalidParams(
+            "invalid params for tools/call", data={"errors": _tools_call_errors(params)}
+        )
 
 
 def _tools_call_errors(params: dict[str, Any]) -> list[dict[str, str]]:

@@ -8,6 +8,7 @@ nothing outside those units (``tests/suite/test_suite_mutants.py``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +31,8 @@ class Mutant:
     frame: Callable[[bytes | None, bytes | None], bytes | None] | None = None
     #: Patches the implementation before it starts (monkeypatching its classes).
     patch: Callable[[], None] | None = None
-    #: Adjusts the running HTTP transport.
-    transport: Callable[[Any], None] | None = None
+    #: Adjusts the running HTTP transport and runtime.
+    transport: Callable[[Any, Any], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -43,7 +44,9 @@ def _meta(request: dict[str, Any]) -> dict[str, Any]:
 
 def _drop_meta(member: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     def rewrite(request: dict[str, Any]) -> dict[str, Any]:
-        _meta(request).pop(member, None)
+        meta = _meta(request)
+        if isinstance(meta.get(member), str) and 1 <= len(meta[member]) <= 256:
+            del meta[member]  # only a well-formed member: a bad one must still be refused
         return request
 
     return rewrite
@@ -59,15 +62,16 @@ def _drop_expired_deadline(request: dict[str, Any]) -> dict[str, Any]:
             when = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
         except ValueError:
             return request
-        if when <= datetime.now(UTC):
+        if when.tzinfo is not None and when <= datetime.now(UTC):
             meta.pop("deadline")
     return request
 
 
 def _any_version(request: dict[str, Any]) -> dict[str, Any]:
     meta = _meta(request)
-    if isinstance(meta.get("protocol"), str):
-        meta["protocol"] = "agentlink/0.1"
+    protocol = meta.get("protocol")
+    if isinstance(protocol, str) and re.fullmatch(r"agentlink/[0-9]+\.[0-9]+", protocol):
+        meta["protocol"] = "agentlink/0.1"  # every well-formed version is "supported"
     return request
 
 
@@ -205,17 +209,22 @@ def _patch_loses_events_on_resume() -> None:
     _events.EventLog.after = after  # type: ignore[method-assign]
 
 
-def _patch_task_seq_gap() -> None:
-    from agentlink.core import _tasks
+def _task_seq_gap(reply: dict[str, Any], request: dict[str, Any] | None) -> dict[str, Any]:
+    """Numbers task events 1, 3, 4, ...: seq 2 is never used."""
+    result = reply.get("result")
+    if request is None or not isinstance(result, dict):
+        return reply
 
-    original = _tasks.TaskRecord._emit
+    def shift(seq: int) -> int:
+        return seq + 1 if seq >= 2 else seq
 
-    def emit(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self._seq == 1:
-            self._seq += 1  # skips seq 2
-        return original(self, *args, **kwargs)
-
-    _tasks.TaskRecord._emit = emit  # type: ignore[method-assign]
+    for event in result.get("events", []) if request.get("method") == "tasks/subscribe" else []:
+        if isinstance(event, dict) and "task_id" in event:
+            event["seq"] = shift(event["seq"])
+    task = result.get("task") if isinstance(result.get("task"), dict) else result
+    if isinstance(task, dict) and "state" in task and isinstance(task.get("seq"), int):
+        task["seq"] = shift(task["seq"])
+    return reply
 
 
 def _patch_cancel_terminal_allowed() -> None:
@@ -294,11 +303,13 @@ def _patch_event_data_unchecked() -> None:
     _server.AgentServer.check_event_data = check  # type: ignore[method-assign]
 
 
-def _transport_oversize_accepted(transport: Any) -> None:
+def _transport_oversize_accepted(transport: Any, runtime: Any) -> None:
     transport.app.max_bytes = 64 << 20
+    for server in runtime.servers.values():
+        server.dispatcher.max_bytes = 64 << 20
 
 
-def _transport_any_content_type(transport: Any) -> None:
+def _transport_any_content_type(transport: Any, runtime: Any) -> None:
     original = transport.app._rpc
 
     async def rpc(
@@ -450,7 +461,7 @@ MUTANTS: dict[str, Mutant] = {
                 }
             ),
             "skips a task event sequence number",
-            patch=_patch_task_seq_gap,
+            reply=_task_seq_gap,
         ),
         Mutant(
             "cancel-terminal-allowed",

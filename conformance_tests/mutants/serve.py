@@ -21,16 +21,21 @@ from catalog import MUTANTS, Mutant
 
 def _wrap(handler: Any, mutant: Mutant) -> Any:
     def rewrite_requests(frame: bytes) -> tuple[bytes, Any]:
+        # Only well-formed UTF-8 JSON is touched: a frame the suite malformed on purpose
+        # must reach the implementation exactly as sent.
         try:
-            parsed = json.loads(frame)
-        except ValueError:
+            parsed = json.loads(frame.decode("utf-8"))
+        except (ValueError, RecursionError):
             return frame, None
         if mutant.request is None:
             return frame, parsed
-        if isinstance(parsed, dict):
-            parsed = mutant.request(parsed)
-        elif isinstance(parsed, list):
-            parsed = [mutant.request(p) if isinstance(p, dict) else p for p in parsed]
+        try:
+            if isinstance(parsed, dict):
+                parsed = mutant.request(parsed)
+            elif isinstance(parsed, list):
+                parsed = [mutant.request(p) if isinstance(p, dict) else p for p in parsed]
+        except (TypeError, ValueError, AttributeError):
+            return frame, parsed
         return json.dumps(parsed).encode(), parsed
 
     def rewrite_reply(reply: bytes | None, parsed_request: Any) -> bytes | None:
@@ -64,12 +69,12 @@ async def main(name: str, port: int) -> None:
     if mutant is not None and mutant.patch is not None:
         mutant.patch()
     transport = HttpTransport(host="127.0.0.1", port=port)
-    async with Runtime(agents=[fixture_agent()], transport=transport):
+    async with Runtime(agents=[fixture_agent()], transport=transport) as runtime:
         if mutant is not None:
             handlers = transport.app.handlers
             handlers["fixture"] = _wrap(handlers["fixture"], mutant)
             if mutant.transport is not None:
-                mutant.transport(transport)
+                mutant.transport(transport, runtime)
         print(f"listening {transport.url}", flush=True)
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for _ in signals:
