@@ -342,7 +342,8 @@ MUTANTS: dict[str, Mutant] = {
         Mutant(
             "no-input-validation",
             frozenset({"ALP-TOOL-008", "ALP-TOOL-009"}),
-            frozenset({"tools-call", "tools-validation", "core-errors"}),
+            # The actuating tool's invalid input now reaches the approval step too.
+            frozenset({"tools-call", "tools-validation", "core-errors", "act-approval"}),
             "runs tools on arguments that do not validate",
             patch=_patch_no_input_validation,
         ),
@@ -363,6 +364,7 @@ MUTANTS: dict[str, Mutant] = {
                     "act-declaration",
                     "tasks-lifecycle",
                     "tasks-events",
+                    "tasks-input",
                 }
             ),
             "runs an actuating tool that requires approval at once",
@@ -378,7 +380,7 @@ MUTANTS: dict[str, Mutant] = {
         Mutant(
             "loses-events-on-resume",
             frozenset({"ALP-EVT-005"}),
-            frozenset({"events-subscribe", "events-publish", "http-sse"}),
+            frozenset({"events-subscribe", "events-publish", "events-patterns", "http-sse"}),
             "drops the first event after the resume point",
             patch=_patch_loses_events_on_resume,
         ),
@@ -406,7 +408,8 @@ MUTANTS: dict[str, Mutant] = {
         Mutant(
             "batch-first-only",
             frozenset({"ALP-CORE-011"}),
-            frozenset({"core-batch"}),
+            # The retention test fills the log with one batch of publications.
+            frozenset({"core-batch", "events-subscribe"}),
             "answers only the first request of a batch",
             frame=_batch_first_only,
         ),
@@ -466,7 +469,7 @@ MUTANTS: dict[str, Mutant] = {
         Mutant(
             "cancel-terminal-allowed",
             frozenset({"ALP-TASK-014"}),
-            frozenset({"tasks-cancel"}),
+            frozenset({"tasks-cancel", "tasks-lifecycle"}),
             "lets a finished task be canceled",
             patch=_patch_cancel_terminal_allowed,
         ),
