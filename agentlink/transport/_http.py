@@ -25,7 +25,6 @@ from anyio.abc import TaskGroup
 
 from agentlink.core._codec import DEFAULT_MAX_BYTES
 from agentlink.model import (
-    AgentlinkError,
     AgentNotFound,
     ReadError,
     RemoteProtocolError,
@@ -34,7 +33,7 @@ from agentlink.model import (
     error_from_wire,
 )
 
-from ._base import FrameHandler, Origin
+from ._base import FrameHandler, Origin, call_local
 from ._http_client import HttpClient
 from ._http_server import HttpApp
 
@@ -150,18 +149,8 @@ class HttpTransport:
         if self._closed:
             raise TransportClosed("HTTP transport is closed")
         local = self.app.handlers.get(address)
-        if local is not None:
-            # Served by this very transport: a direct await, as the memory binding does.
-            try:
-                with anyio.fail_after(timeout) if timeout is not None else nullcontext():
-                    reply = await local(frame, _LOCAL)
-            except (TimeoutError, AgentlinkError):
-                raise
-            except Exception as exc:
-                raise ReadError(f"{address!r} failed to answer: {exc!r}") from exc
-            if reply is None:
-                raise UsageError("a request got no reply (was it a notification?)")
-            return reply
+        if local is not None:  # served by this very transport
+            return await call_local(local, frame, _LOCAL, address, timeout)
         url = await self._url(address) + "/rpc"
         with anyio.fail_after(timeout) if timeout is not None else nullcontext():
             response = await self.client.request("POST", url, body=frame, headers=_JSON_HEADERS)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import anyio
+from agentlink.model import AgentNotFound, TransportClosed, UsageError
 
-from agentlink.model import AgentlinkError, AgentNotFound, ReadError, TransportClosed, UsageError
-
-from ._base import FrameHandler, Origin
+from ._base import FrameHandler, Origin, call_local
 
 __all__ = ["MemoryNetwork", "MemoryTransport"]
 
@@ -59,22 +57,7 @@ class MemoryTransport:
         return handler
 
     async def request(self, address: str, frame: bytes, *, timeout: float | None = None) -> bytes:
-        handler = self._handler(address)
-        try:
-            if timeout is None:
-                reply = await handler(frame, self._origin)
-            else:
-                with anyio.fail_after(timeout):
-                    reply = await handler(frame, self._origin)
-        except (TimeoutError, AgentlinkError):
-            raise
-        except Exception as exc:
-            # What a server crash looks like from the caller's side on any binding.
-            raise ReadError(f"{address!r} failed to answer: {exc!r}") from exc
-        if reply is None:
-            # Only notifications go unanswered; a request without reply is a peer bug.
-            raise UsageError("request frame got no reply (was it a notification?)")
-        return reply
+        return await call_local(self._handler(address), frame, self._origin, address, timeout)
 
     async def notify(self, address: str, frame: bytes) -> None:
         await self._handler(address)(frame, self._origin)

@@ -64,14 +64,13 @@ from nats.aio.subscription import Subscription
 
 from agentlink.core._codec import DEFAULT_MAX_BYTES, encode_error
 from agentlink.model import (
-    AgentlinkError,
     ConnectError,
     ReadError,
     TransportClosed,
     UsageError,
 )
 
-from ._base import FrameHandler, Origin
+from ._base import FrameHandler, Origin, call_local
 from ._nats_durable import DurableCommands
 from ._nats_names import (
     HEADER_ERROR,
@@ -328,26 +327,11 @@ class NatsTransport:
 
     # -- calling -------------------------------------------------------------------------
 
-    async def _local(
-        self, address: str, handler: FrameHandler, frame: bytes, timeout: float | None
-    ) -> bytes:
-        # Served by this very transport: a direct await, as the memory binding does.
-        try:
-            with anyio.fail_after(timeout) if timeout is not None else nullcontext():
-                reply = await handler(frame, _LOCAL)
-        except (TimeoutError, AgentlinkError):
-            raise
-        except Exception as exc:
-            raise ReadError(f"{address!r} failed to answer: {exc!r}") from exc
-        if reply is None:
-            raise UsageError("a request got no reply (was it a notification?)")
-        return reply
-
     async def request(self, address: str, frame: bytes, *, timeout: float | None = None) -> bytes:
         nc = self._client()
         local = self._handlers.get(address)
         if local is not None:
-            return await self._local(address, local, frame, timeout)
+            return await call_local(local, frame, _LOCAL, address, timeout)
         route = rpc_route(address)
         if route is None:
             raise not_found(address)
