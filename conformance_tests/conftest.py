@@ -106,6 +106,8 @@ def target(pytestconfig: pytest.Config) -> Iterator[Target]:
         pass  # no registry served: discovery is simply not claimed
     finally:
         registry.close()
+    client.claimed = frozenset(claimed)
+    client.tools = frozenset(t["name"] for t in card.get("tools", []))
     _STATE.update(
         claimed=claimed,
         card=card,
@@ -125,6 +127,7 @@ def card(target: Target) -> dict[str, Any]:
 def fresh(target: Target) -> Iterator[Target]:
     """A second client with its own connection and sender id (for isolation)."""
     client = Target(target.url, sender=f"suite-{time.monotonic_ns()}")
+    client.claimed, client.tools = target.claimed, target.tools
     yield client
     client.close()
 

@@ -113,10 +113,13 @@ def test_protocol_versions_lists_0_1_and_matches_version_unsupported(target: Tar
 
 @pytest.mark.req("ALP-CARD-004")
 def test_profiles_are_the_fixture_profiles(target: Target) -> None:
+    """The fixture claims the spec's profiles, or fewer for an implementation that offers
+    fewer; never one outside them, and always core."""
     card = target.result("agent/card")
     expected = FIXTURE_PROFILES + (["security"] if bearer_listed(card) else [])
     assert "core" in card["profiles"]
-    assert sorted(card["profiles"]) == sorted(expected)
+    assert set(card["profiles"]) <= set(expected)
+    assert len(set(card["profiles"])) == len(card["profiles"])
 
 
 @pytest.mark.req("ALP-CARD-004")
@@ -150,6 +153,7 @@ def test_the_card_tools_are_exactly_the_listed_tools(target: Target) -> None:
 
 @pytest.mark.req("ALP-CARD-006")
 def test_accepts_lists_the_handled_content_types(target: Target) -> None:
+    target.require("messaging")
     card = target.result("agent/card")
     accepts = card.get("accepts", [])
     assert accepts == ["application/json"]

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from wire import Target, check_error, in_seconds, pointers
+from wire import METHOD_PROFILES, Target, check_error, in_seconds, pointers
 
 
 def _no_constants(name: str) -> Any:
@@ -381,6 +381,7 @@ def test_a_missing_required_member_is_reported_at_the_object_that_lacks_it(
 ) -> None:
     """Pointers are JSON Schema instance locations: a missing required member is reported at
     the object that lacks it (``""`` is ``params`` itself)."""
+    target.require(METHOD_PROFILES[method])
     frame = target.frame(method)
     frame["params"] = {**frame["params"], **params}
     response = send(target, frame)

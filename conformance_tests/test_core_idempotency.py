@@ -25,6 +25,7 @@ def key() -> str:
 def caller(target: Target) -> Iterator[Target]:
     """A client with a sender of its own (idempotency scopes include the sender)."""
     client = Target(target.url, sender=f"idem-{uuid.uuid4().hex[:16]}")
+    client.claimed, client.tools = target.claimed, target.tools
     yield client
     client.close()
 
@@ -91,6 +92,7 @@ def test_a_repeated_failure_gets_the_same_error(caller: Target) -> None:
 
 @pytest.mark.req("ALP-CORE-044")
 def test_a_repeated_publish_appends_one_event(caller: Target) -> None:
+    caller.require("events")
     k = key()
     params = {"topic": "fixture.ticks", "data": {"n": uuid.uuid4().int % 10**9}}
     first = caller.result("events/publish", params, idempotency_key=k)
@@ -139,6 +141,7 @@ def test_the_scope_includes_the_sender(caller: Target) -> None:
 
 @pytest.mark.req("ALP-CORE-043", "ALP-CORE-045")
 def test_the_scope_includes_the_method(caller: Target) -> None:
+    caller.require("events")
     k = key()
     caller.result("tools/call", {"name": "echo", "arguments": {"text": "a"}}, idempotency_key=k)
     params = {"topic": "fixture.ticks", "data": {"n": 3}}

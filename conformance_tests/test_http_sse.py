@@ -218,6 +218,7 @@ def test_a_live_task_stream_follows_the_task_to_its_end(target: Target) -> None:
 
 @pytest.mark.req("ALP-HTTP-011")
 def test_an_unknown_task_stream_gets_404_with_task_not_found(target: Target) -> None:
+    target.require("tasks")
     task_id = f"no-such-task-{uuid.uuid4().hex}"
     stream = read_stream(target, f"/tasks/{task_id}/events", limit=1)
     assert stream.status == 404

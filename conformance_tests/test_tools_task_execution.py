@@ -23,6 +23,7 @@ def output_errors(tool: dict[str, Any], output: Any) -> list[str]:
 
 @pytest.mark.req("ALP-TOOL-014")
 def test_a_task_tool_call_returns_a_task_of_that_tool(target: Target) -> None:
+    target.require("tasks")
     response = target.rpc(
         "tools/call", {"name": "long_task", "arguments": {"steps": 2, "step_ms": 0}}
     )
@@ -38,6 +39,7 @@ def test_a_task_tool_call_returns_a_task_of_that_tool(target: Target) -> None:
 @pytest.mark.req("ALP-TOOL-014")
 @pytest.mark.parametrize("steps", [1, 3])
 def test_a_task_tool_completes_with_output_that_validates(target: Target, steps: int) -> None:
+    target.require("tasks")
     tool = card_tools(target)["long_task"]
     created = target.result(
         "tools/call", {"name": "long_task", "arguments": {"steps": steps, "step_ms": 5}}
@@ -53,6 +55,7 @@ def test_a_task_tool_completes_with_output_that_validates(target: Target, steps:
 def test_an_input_task_tool_returns_its_task_and_completes_with_valid_output(
     target: Target,
 ) -> None:
+    target.require("tasks")
     tool = card_tools(target)["ask"]
     created = target.result("tools/call", {"name": "ask", "arguments": {"prompt": "Colour?"}})
     task = created["task"]
@@ -69,6 +72,7 @@ def test_an_input_task_tool_returns_its_task_and_completes_with_valid_output(
 
 @pytest.mark.req("ALP-TOOL-014")
 def test_every_task_tool_answers_with_a_task(target: Target) -> None:
+    target.require("tasks")
     arguments = {"long_task": {"steps": 1, "step_ms": 0}, "ask": {"prompt": "x"}}
     task_tools = [n for n, t in card_tools(target).items() if t.get("execution") == "task"]
     assert sorted(task_tools) == sorted(arguments)
@@ -81,6 +85,7 @@ def test_every_task_tool_answers_with_a_task(target: Target) -> None:
 
 @pytest.mark.req("ALP-TOOL-015")
 def test_task_run_tools_end_failed_only_with_a_tool_error(target: Target) -> None:
+    target.require("tasks")
     """The fixture has no task-run tool that fails, so a failure cannot be provoked: this
     checks that successful task-run tools never end ``failed``, and that every ``failed``
     task of a task-run tool the target keeps carries a tool error code (-32014, or -32013

@@ -14,7 +14,27 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
+from agentlink.model import METHODS
+
 PROTOCOL = "agentlink/0.1"
+# The spec's method table (profile of each method) and the fixture's tools.
+METHOD_PROFILES = {name: spec.profile for name, spec in METHODS.items()}
+FIXTURE_TOOLS = frozenset(
+    {
+        "echo",
+        "add",
+        "fail",
+        "slow",
+        "long_task",
+        "ask",
+        "actuate",
+        "actuation_count",
+        "stop",
+        "measure",
+    }
+)
 _ids = itertools.count(1)
 
 
@@ -140,7 +160,33 @@ class Target:
         assert response.get("id") == frame["id"], (
             f"reply id {response.get('id')!r} != {frame['id']!r}"
         )
+        self._not_offered(method, params, response)
         return response
+
+    #: Profiles the target claims, and the tools it lists (set by the suite's fixture).
+    claimed: frozenset[str] | None = None
+    tools: frozenset[str] | None = None
+
+    def require(self, *profiles: str) -> None:
+        """Skip (not applicable) unless the target claims every one of ``profiles``."""
+        missing = [p for p in profiles if self.claimed is not None and p not in self.claimed]
+        if missing:
+            pytest.skip(f"not applicable: the target does not claim {', '.join(missing)}")
+
+    def _not_offered(
+        self, method: str, params: dict[str, Any] | None, response: dict[str, Any]
+    ) -> None:
+        """A method or fixture tool the target does not offer (it claims no profile that
+        needs it) makes the test not applicable, not failed."""
+        code = (response.get("error") or {}).get("code")
+        if code == -32601 and self.claimed is not None:
+            profile = METHOD_PROFILES.get(method)
+            if profile is not None and profile not in self.claimed:
+                pytest.skip(f"not applicable: the target does not offer {method} ({profile})")
+        if code == -32011 and self.tools is not None and method == "tools/call":
+            name = (params or {}).get("name")
+            if name in FIXTURE_TOOLS and name not in self.tools:
+                pytest.skip(f"not applicable: the target does not offer the tool {name!r}")
 
     def result(self, method: str, params: dict[str, Any] | None = None, **meta: Any) -> Any:
         """The result of a request that must succeed."""
@@ -204,6 +250,11 @@ class Target:
             status = response.status
             response_headers = {k.lower(): v for k, v in response.getheaders()}
             events: list[dict[str, str]] = []
+            stream = path.split("?")[0]
+            needs = "tasks" if stream.startswith("/tasks/") else "events"
+            if status == 404 and self.claimed is not None and needs not in self.claimed:
+                response.read()
+                pytest.skip(f"not applicable: the target offers no {needs} streams")
             if status != 200:
                 response.read()
                 return status, response_headers, events
