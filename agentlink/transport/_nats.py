@@ -19,6 +19,7 @@ Subjects, queue groups and headers:
 ``agentlink.events.<source>.<topic>``     events, the JSON of the ``Event``
 ``agentlink.agent.<id>.cmd``              durable commands (JetStream)
 ``$KV.AGENTLINK_REPLIES.<id>.<b64 key>``  a durable command's stored reply
+stream ``AGENTLINK_EVENTS``               ``durable=True``: every event, kept a day
 ========================================  ======================================
 
 A reply is the reply frame as payload. An empty payload means no reply is owed (a

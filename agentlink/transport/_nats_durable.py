@@ -89,6 +89,10 @@ def _reply_or_raise(stored: bytes) -> bytes:
     return stored
 
 
+#: The JetStream stream that keeps events (durable transports create it).
+EVENTS_STREAM = "AGENTLINK_EVENTS"
+
+
 class DurableCommands:
     """The JetStream side of a :class:`NatsTransport` created with ``durable=True``."""
 
@@ -121,7 +125,30 @@ class DurableCommands:
                     self._kv = await js.create_key_value(config)
                 except nats.js.errors.BadRequestError:  # created by someone else meanwhile
                     self._kv = await js.key_value(REPLY_BUCKET)
+        await self._ensure_events_stream()
         self.transport._reconnect_hooks.add(self._on_reconnect)
+
+    async def _ensure_events_stream(self) -> None:
+        """Keep every event published on ``agentlink.events.>`` in the stream
+        ``AGENTLINK_EVENTS`` (file storage, a day, duplicates dropped by ``Nats-Msg-Id``
+        ``<source>/<seq>``): events outlive a broker restart (ALP-NATS-008)."""
+        assert self._js is not None
+        config = StreamConfig(
+            name=EVENTS_STREAM,
+            subjects=["agentlink.events.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=86_400.0,
+            duplicate_window=self.dedup_window,
+        )
+        with translated(f"creating the event stream {EVENTS_STREAM}"):
+            try:
+                await self._js.stream_info(EVENTS_STREAM)
+            except nats.js.errors.NotFoundError:
+                try:
+                    await self._js.add_stream(config)
+                except nats.js.errors.BadRequestError:  # created meanwhile
+                    await self._js.stream_info(EVENTS_STREAM)
 
     def _on_reconnect(self) -> None:
         # A pull request made before the connection dropped is gone with it: ask anew.

@@ -476,3 +476,26 @@ async def test_a_handler_crash_keeps_the_binding_serving(nats_server: NatsServer
             await serving.bind("bad-1", crash)
             with pytest.raises(TransportError, match="RuntimeError"):
                 await calling.request("bad-1", b"{}")
+
+
+async def test_events_are_kept_in_jetstream_across_a_restart(nats_server: NatsServer) -> None:
+    """A durable transport keeps events in the stream AGENTLINK_EVENTS (ALP-NATS-008):
+    each once (Nats-Msg-Id ``<source>/<seq>``), and still there after a broker restart."""
+    with anyio.fail_after(BOUND):
+        async with NatsTransport(nats_server.url, durable=True, reconnect_wait=0.1) as nats_:
+            for seq in (1, 2, 3):
+                event = orjson.dumps({"source": "vib-1", "topic": "pump.rms", "seq": seq})
+                await nats_.publish_event("vib-1", "pump.rms", event, msg_id=f"vib-1/{seq}")
+            # A repeat of the same event (a retry after a lost ack) is stored once.
+            await nats_.publish_event("vib-1", "pump.rms", event, msg_id="vib-1/3")
+        await nats_server.arestart()
+        nc = await nats.connect(nats_server.url)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info("AGENTLINK_EVENTS")
+            assert info.state.messages == 3
+            stored = [await js.get_msg("AGENTLINK_EVENTS", seq) for seq in (1, 2, 3)]
+            assert [orjson.loads(m.data)["seq"] for m in stored] == [1, 2, 3]
+            assert {m.subject for m in stored} == {"agentlink.events.vib-1.pump.rms"}
+        finally:
+            await nc.close()
