@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from wire import Target
+from wire import all_task_events as all_events
 
 
 def count(target: Target) -> int:
@@ -39,10 +40,6 @@ def actuate(target: Target, setpoint: float = 2.5, **meta: Any) -> dict[str, Any
 
 def approve(target: Target, task_id: str, decision: str = "approve", **meta: Any) -> dict:
     return target.rpc("tasks/approve", {"task_id": task_id, "decision": decision}, **meta)
-
-
-def all_events(target: Target, task_id: str) -> list[dict[str, Any]]:
-    return list(target.result("tasks/subscribe", {"task_id": task_id})["events"])
 
 
 def still_waiting(target: Target, task: dict[str, Any]) -> None:

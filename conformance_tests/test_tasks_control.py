@@ -8,23 +8,8 @@ from typing import Any
 
 import pytest
 from wire import Target
-
-
-def start(target: Target, tool: str, arguments: dict[str, Any], **meta: Any) -> dict[str, Any]:
-    result = target.result("tools/call", {"name": tool, "arguments": arguments}, **meta)
-    assert set(result) == {"task"}, result
-    task: dict[str, Any] = result["task"]
-    return task
-
-
-def all_events(target: Target, task_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    while True:
-        page = target.result("tasks/subscribe", {"task_id": task_id, "after_seq": after_seq})
-        if not page["events"]:
-            return events
-        events += page["events"]
-        after_seq = page["events"][-1]["seq"]
+from wire import all_task_events as all_events
+from wire import start_task as start
 
 
 def later(seconds: float, action: Any) -> threading.Thread:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from wire import Target, in_seconds, schema_errors
+from wire import all_task_events as all_events
+from wire import start_task as start
 
 TERMINAL = {"completed", "failed", "canceled", "rejected"}
 ALLOWED = {
@@ -22,25 +24,6 @@ ANSWER_SCHEMA = {
     "properties": {"answer": {"type": "string"}},
     "required": ["answer"],
 }
-
-
-def start(target: Target, tool: str, arguments: dict[str, Any], **meta: Any) -> dict[str, Any]:
-    """Call a task-run tool; the task it returns."""
-    result = target.result("tools/call", {"name": tool, "arguments": arguments}, **meta)
-    assert set(result) == {"task"}, result
-    task: dict[str, Any] = result["task"]
-    return task
-
-
-def all_events(target: Target, task_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
-    """Every event of a task after ``after_seq``, following pages."""
-    events: list[dict[str, Any]] = []
-    while True:
-        page = target.result("tasks/subscribe", {"task_id": task_id, "after_seq": after_seq})
-        if not page["events"]:
-            return events
-        events += page["events"]
-        after_seq = page["events"][-1]["seq"]
 
 
 def check_transitions(events: list[dict[str, Any]]) -> None:

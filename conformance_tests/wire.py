@@ -373,3 +373,22 @@ def pointers(details: dict[str, Any]) -> list[str]:
         assert isinstance(entry.get("pointer"), str), f"entry without pointer: {entry!r}"
         assert isinstance(entry.get("message"), str), f"entry without message: {entry!r}"
     return [entry["pointer"] for entry in entries]
+
+
+def start_task(target: Target, tool: str, arguments: dict[str, Any], **meta: Any) -> dict[str, Any]:
+    """Call a task-run tool; the task it returns (the call must answer with a task)."""
+    result = target.result("tools/call", {"name": tool, "arguments": arguments}, **meta)
+    assert set(result) == {"task"}, result
+    task: dict[str, Any] = result["task"]
+    return task
+
+
+def all_task_events(target: Target, task_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
+    """Every event of a task after ``after_seq``, following pages."""
+    events: list[dict[str, Any]] = []
+    while True:
+        page = target.result("tasks/subscribe", {"task_id": task_id, "after_seq": after_seq})
+        if not page["events"]:
+            return events
+        events += page["events"]
+        after_seq = page["events"][-1]["seq"]

@@ -15,7 +15,6 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from itertools import count
 from typing import Any
 
 import anyio
@@ -141,7 +140,6 @@ class EventBus:
 
     subscriptions: list[Subscription] = field(default_factory=list)
     _routes: dict[str, list[Subscription]] = field(default_factory=dict)
-    _ids: count[int] = field(default_factory=count)
 
     def add(self, subscription: Subscription) -> None:
         compile_pattern(subscription.pattern)  # refuse a malformed pattern now
