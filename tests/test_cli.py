@@ -22,7 +22,9 @@ def test_version_names_the_protocol() -> None:
 
 def test_demo_runs_the_tour_and_writes_its_result(tmp_path: Path) -> None:
     out, dot = tmp_path / "tour.json", tmp_path / "tour.dot"
-    result = runner.invoke(app, ["demo", "--seed", "7", "--out", str(out), "--graph", str(dot)])
+    result = runner.invoke(
+        app, ["demo", "tour", "--seed", "7", "--out", str(out), "--graph", str(dot)]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(out.read_text("utf-8"))
     assert summary["orders"] == 6
@@ -38,7 +40,7 @@ def test_demo_runs_the_tour_and_writes_its_result(tmp_path: Path) -> None:
 def test_demo_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     outputs = []
     for name in ("a.json", "b.json"):
-        runner.invoke(app, ["demo", "--seed", "3", "--out", str(tmp_path / name)])
+        runner.invoke(app, ["demo", "tour", "--seed", "3", "--out", str(tmp_path / name)])
         outputs.append((tmp_path / name).read_text("utf-8"))
     assert outputs[0] == outputs[1]
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import anyio
 import typer
 from rich.table import Table
 
@@ -17,6 +16,7 @@ from agentlink.model._schema import render_schemas
 
 from ._common import agents_from, console, err_console, load_object
 from ._conformance import conformance_app
+from ._demo import demo
 from ._net import card_command, register
 
 app = typer.Typer(
@@ -117,41 +117,7 @@ def errors() -> None:
     console.print(table)
 
 
-DEMOS = ("tour",)
-
-
-@app.command()
-def demo(
-    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(DEMOS)}.")] = "tour",
-    seed: Annotated[int, typer.Option(help="Seed of the simulated plant.")] = 7,
-    out: Annotated[Path | None, typer.Option(help="Write the result as JSON here.")] = None,
-    graph_file: Annotated[
-        Path | None, typer.Option("--graph", help="Write the observed topology (DOT) here.")
-    ] = None,
-) -> None:
-    """Run an example factory workflow in-process and print its summary."""
-    if name not in DEMOS:
-        raise typer.BadParameter(f"unknown demo {name!r}; choose from {', '.join(DEMOS)}")
-    from agentlink.examples.tour import run_tour
-
-    with console.status(f"running {name} (seed {seed})"):
-        result = anyio.run(lambda: run_tour(seed=seed))
-    table = Table("order", "mill", "finish (min)", "inspection", title="agentlink tour")
-    for order, mill in result.assignments.items():
-        table.add_row(order, mill, f"{result.finish[order]:.2f}", result.inspected[order])
-    console.print(table)
-    console.print(
-        f"{result.agents} agents, makespan {result.makespan:.2f} min, "
-        f"yield {result.yield_rate:.0%}, approved speed changes {result.speed_changes}"
-    )
-    if out is not None:
-        out.write_text(json.dumps(result.summary(), indent=2) + "\n", "utf-8")
-        console.print(f"result written to {out}")
-    if graph_file is not None:
-        graph_file.write_text(result.topology_dot, "utf-8")
-        console.print(f"topology written to {graph_file}")
-
-
+app.command()(demo)
 register(app, registry_app)
 
 

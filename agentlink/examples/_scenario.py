@@ -20,11 +20,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agentlink.model import AgentlinkError
 from agentlink.runtime import Agent, Runtime
 
 __all__ = [
     "DRIVER",
     "Example",
+    "ExampleFailed",
     "NoProgress",
     "Outcome",
     "Progress",
@@ -34,6 +36,11 @@ __all__ = [
 
 #: The group that runs in the calling process and drives the scenario.
 DRIVER = "driver"
+
+
+class ExampleFailed(AgentlinkError):
+    """An example could not run to its end: a process of it failed or stalled, or its
+    agents disagree about what happened."""
 
 
 @dataclass(frozen=True, slots=True)
