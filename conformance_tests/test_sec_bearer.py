@@ -56,6 +56,16 @@ def token(
     return f"{signing_input}.{b64(signature)}"
 
 
+def subject_of(bearer: str) -> str | None:
+    """The ``sub`` a token claims (unverified), or None for a token that names none."""
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(bearer.split(".")[1] + "=="))
+    except (IndexError, ValueError):
+        return None
+    sub = claims.get("sub") if isinstance(claims, dict) else None
+    return sub if isinstance(sub, str) else None
+
+
 def may_carry_tokens(url: str) -> bool:
     """The suite's client speaks plain HTTP: it puts a bearer token only on a connection
     that does not leave the host (loopback), never on a network connection without TLS."""
@@ -72,8 +82,13 @@ def rpc(
     in_meta: bool = False,
     **meta: Any,
 ) -> dict[str, Any]:
-    """One request with the token in the ``Authorization`` header (or in ``_meta.auth``)."""
+    """One request with the token in the ``Authorization`` header (or in ``_meta.auth``).
+
+    Unless ``sender`` is given (None leaves it out), ``_meta.sender`` is the token's
+    subject: a caller names itself as its credential does (ALP-CORE-023, ALP-SEC-004)."""
     headers: dict[str, str] = {}
+    if bearer is not None and "sender" not in meta:
+        meta["sender"] = subject_of(bearer)
     if bearer is not None:
         if not may_carry_tokens(target.url):
             pytest.skip("bearer tokens are sent only over TLS or host-local connections")
@@ -387,3 +402,78 @@ def test_an_approver_whose_sender_is_not_its_identity_is_unauthorized(
     assert snapshot["input_request"].get("approved_by", []) == []
     reject = {"task_id": task["id"], "decision": "reject"}
     ok(rpc(target, "tasks/approve", reject, token("conf-approver"), sender="conf-approver"))
+
+
+# -- single-use tokens and limits -----------------------------------------------------------
+
+
+@pytest.mark.req("ALP-SEC-019")
+def test_a_token_reused_for_a_command_is_accepted_or_refused_as_a_replay(
+    target: Target, card: dict[str, Any]
+) -> None:
+    """A receiver may make tokens single-use for state-changing requests: the second use
+    is then ``unauthorized`` and executes nothing; reads may reuse a token; a fresh token
+    is always accepted."""
+    bearer_scheme(card)
+    reused = token()
+    before = counter(target)
+    ok(rpc(target, "tools/call", {"name": "stop", "arguments": {}}, reused))
+    again = rpc(target, "tools/call", {"name": "stop", "arguments": {}}, reused)
+    if "error" in again:
+        unauthorized(again)
+        assert counter(target) == before + 1
+    else:
+        assert again["result"] == {"output": {"stopped": True}}
+        assert counter(target) == before + 2
+    ok(rpc(target, "agent/ping", {}, reused))
+    ok(rpc(target, "agent/ping", {}, reused))
+    ok(rpc(target, "tools/call", {"name": "echo", "arguments": {"text": "x"}}, token()))
+
+
+@pytest.mark.req("ALP-SEC-020")
+def test_a_caller_over_its_limit_is_overloaded_and_others_are_served(
+    target: Target, card: dict[str, Any]
+) -> None:
+    """The fixture's secure mode lets ``conf-limited`` make 5 requests an hour: of 8
+    ``stop`` calls at least 3 are refused with ``overloaded`` (all of them, if the fixture
+    served this subject earlier), none of the refused ones acts, and other callers are
+    served throughout."""
+    bearer_scheme(card)
+    before = counter(target)
+    served = 0
+    refused = 0
+    for _ in range(8):
+        response = rpc(
+            target, "tools/call", {"name": "stop", "arguments": {}}, token("conf-limited")
+        )
+        if "error" not in response:
+            served += 1
+            continue
+        refused += 1
+        error = response["error"]
+        assert (error["code"], error["data"]["name"]) == (-32026, "overloaded"), response
+        assert isinstance(error["data"]["retry_after_ms"], int), response
+        assert error["data"]["retry_after_ms"] >= 0
+        assert ok(rpc(target, "tools/call", {"name": "echo", "arguments": {"text": "o"}}, token()))
+    assert refused >= 3
+    assert counter(target) == before + served
+
+
+@pytest.mark.req("ALP-SEC-022")
+def test_a_long_string_is_served_or_refused_as_payload_too_large(
+    target: Target, card: dict[str, Any]
+) -> None:
+    """A frame well under 1 MiB with one long string: echoed, or refused with
+    ``payload_too_large`` of kind ``string`` pointing at it, under the request's id."""
+    bearer_scheme(card)
+    text = "a" * 200_000
+    response = rpc(target, "tools/call", {"name": "echo", "arguments": {"text": text}}, token())
+    if "error" not in response:
+        assert response["result"] == {"output": {"text": text}}
+        return
+    error = response["error"]
+    assert (error["code"], error["data"]["name"]) == (-32025, "payload_too_large"), error
+    assert error["data"]["kind"] == "string"
+    assert isinstance(error["data"]["limit"], int)
+    assert error["data"]["limit"] < len(text)
+    assert error["data"]["pointer"] == "/arguments/text"

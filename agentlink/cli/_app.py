@@ -14,9 +14,11 @@ from agentlink.discovery import Topology
 from agentlink.model import ERROR_CLASSES, PROTOCOL_VERSION
 from agentlink.model._schema import render_schemas
 
+from ._audit import audit_app
 from ._common import agents_from, console, err_console, load_object
 from ._conformance import conformance_app
 from ._demo import demo
+from ._keys import keys_app
 from ._net import card_command, register
 
 app = typer.Typer(
@@ -30,6 +32,8 @@ app.add_typer(schema_app, name="schema")
 registry_app = typer.Typer(help="Run the agent registry.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 app.add_typer(conformance_app, name="conformance")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
 SchemaDir = Annotated[
     Path, typer.Option("--dir", help="Directory of the committed schemas.", file_okay=False)

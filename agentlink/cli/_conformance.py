@@ -33,11 +33,19 @@ LEVELS = ("must", "should", "may")
 def fixture(
     http: Annotated[str | None, typer.Option(help="Listen on HOST:PORT (HTTP).")] = None,
     nats: Annotated[str | None, typer.Option(help="Also serve over this NATS server URL.")] = None,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="Secure mode: bearer tokens (HS256, key agentlink-conformance-key) required.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the conformance fixture agent and a registry until interrupted.
 
     Over HTTP the fixture answers at the server's root and under /agents/fixture, the
-    registry under /agents/registry. Each binding serves a fixture of its own.
+    registry under /agents/registry. Each binding serves a fixture of its own. With
+    --secure, run the security tests: pytest conformance_tests/test_sec_bearer.py.
     """
     if http is None and nats is None:
         raise typer.BadParameter("give --http HOST:PORT, --nats URL, or both")
@@ -47,7 +55,7 @@ def fixture(
         async with AsyncExitStack() as stack:
             if listen is not None:
                 transport = HttpTransport(host=listen[0], port=listen[1])
-                await stack.enter_async_context(serve_fixture(transport))
+                await stack.enter_async_context(serve_fixture(transport, secure=secure))
                 console.print(f"{FIXTURE_ID} at {transport.url}", soft_wrap=True)
                 console.print(
                     f"{FIXTURE_ID} at {transport.url}/agents/{FIXTURE_ID}", soft_wrap=True
@@ -57,7 +65,9 @@ def fixture(
                 from agentlink.transport import NatsTransport
 
                 await stack.enter_async_context(
-                    serve_fixture(NatsTransport(nats), registry_transport=NatsTransport(nats))
+                    serve_fixture(
+                        NatsTransport(nats), registry_transport=NatsTransport(nats), secure=secure
+                    )
                 )
                 console.print(f"{FIXTURE_ID} and registry on {nats}", soft_wrap=True)
             console.print("serving; Ctrl-C to stop", style="dim")

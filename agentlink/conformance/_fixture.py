@@ -7,6 +7,10 @@ equal the specification's JSON; a test compares the two.
 
 The fixture keeps the runtime's limits (frame 1 MiB, depth 64, batch 64, idempotency
 keys for 24 hours, finished tasks for an hour) and publishes no event of its own.
+
+In secure mode (:func:`fixture_security`) it accepts HS256 bearer tokens under a published
+key, forbids the subject ``guest`` the actuating tools and approvals, and lets the subject
+``conf-limited`` make 5 requests an hour.
 """
 
 from __future__ import annotations
@@ -20,10 +24,20 @@ import anyio
 from agentlink.core._deadline import format_rfc3339
 from agentlink.model import Message, ToolExecutionError
 from agentlink.runtime import Agent, MessageContext, ToolContext
+from agentlink.security import (
+    Allow,
+    BearerScheme,
+    Deny,
+    HmacKey,
+    Limits,
+    Policy,
+    Rate,
+    SecurityConfig,
+)
 
 from ._messages import FixtureConversations
 
-__all__ = ["FIXTURE_ID", "FIXTURE_PROFILES", "fixture_agent"]
+__all__ = ["FIXTURE_ID", "FIXTURE_PROFILES", "fixture_agent", "fixture_security"]
 
 #: The fixture's agent id.
 FIXTURE_ID = "fixture"
@@ -38,6 +52,12 @@ FIXTURE_PROFILES = (
     "industrial-data",
     "safe-actuation",
 )
+
+#: Secure mode (protocol/SPEC.md, Conformance fixture agent): the published HS256 key.
+FIXTURE_KEY = b"agentlink-conformance-key"
+FIXTURE_ISSUER = "agentlink-conformance"
+#: Secure mode: the subject limited to a few requests (ALP-SEC-020).
+LIMITED_SUBJECT = "conf-limited"
 
 _ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -58,11 +78,37 @@ class _Equipment:
     actuations: int = 0
 
 
-def fixture_agent() -> Agent:
+def fixture_security() -> SecurityConfig:
+    """The fixture's secure mode: one ``bearer`` scheme (HS256 under the key
+    ``agentlink-conformance-key``, issuer ``agentlink-conformance``; tokens may be reused
+    until they expire), ``guest`` forbidden ``actuate``, ``stop`` and ``tasks/approve``,
+    ``conf-limited`` held to 5 requests an hour; everyone else may call everything."""
+    return SecurityConfig(
+        bearer=BearerScheme(
+            keys=[HmacKey(FIXTURE_KEY)],
+            issuer=FIXTURE_ISSUER,
+            algorithms=["HS256"],
+            replay=False,
+        ),
+        policy=Policy(
+            rules=[
+                Allow(callers=["*"], methods=["*"]),
+                Deny(callers=["guest"], tools=["actuate", "stop"], methods=["tasks/approve"]),
+            ]
+        ),
+        limits=Limits(caller_rates={LIMITED_SUBJECT: Rate(5, per=3600)}),
+    )
+
+
+def fixture_agent(*, secure: bool = False) -> Agent:
     """A new conformance fixture agent, with its own actuation counter and conversations.
 
     Host it in a :class:`~agentlink.runtime.Runtime` over each binding to test; see
     :func:`~agentlink.conformance.serve_fixture` for a server with a registry.
+
+    Args:
+        secure: claim the ``security`` profile too; host it in a runtime configured with
+            :func:`fixture_security`.
     """
     agent = Agent(
         FIXTURE_ID,
@@ -71,7 +117,7 @@ def fixture_agent() -> Agent:
         capabilities=["conformance.fixture"],
         assets=["fixture-asset-1"],
         tags=["conformance"],
-        profiles=FIXTURE_PROFILES,
+        profiles=(*FIXTURE_PROFILES, "security") if secure else FIXTURE_PROFILES,
     )
     agent.emits(
         "fixture.ticks",

@@ -19,7 +19,7 @@ from agentlink.model import ConnectError
 from agentlink.runtime import Agent, Runtime
 from agentlink.transport import Transport
 
-from ._fixture import FIXTURE_ID, fixture_agent
+from ._fixture import FIXTURE_ID, fixture_agent, fixture_security
 
 __all__ = ["FixtureServer", "serve_fixture"]
 
@@ -45,6 +45,7 @@ async def serve_fixture(
     *,
     registry_transport: Transport | None = None,
     ready_timeout: float = 10.0,
+    secure: bool = False,
 ) -> AsyncIterator[FixtureServer]:
     """Serve a new fixture agent and a registry on ``transport`` until the block ends.
 
@@ -57,15 +58,22 @@ async def serve_fixture(
             cannot be shared by two runtimes, so over NATS give one here; over HTTP leave
             it out, so that the fixture and the registry share one server.
         ready_timeout: the longest to wait for the fixture's registration, in seconds.
+        secure: serve the fixture in secure mode (:func:`fixture_security`); the registry
+            stays open, as the specification's registry rules say.
 
     Raises:
         ConnectError: the fixture could not register within ``ready_timeout``.
     """
-    agent = fixture_agent()
+    agent = fixture_agent(secure=secure)
     # Two runtimes: the fixture's binds first (and takes the HTTP root), then the
     # registry's; the fixture's runtime registers it as soon as the registry serves.
     async with (
-        Runtime(agents=[agent], transport=transport, registry=False),
+        Runtime(
+            agents=[agent],
+            transport=transport,
+            registry=False,
+            security=fixture_security() if secure else None,
+        ),
         Runtime(transport=registry_transport or transport, registry=True) as registry_runtime,
     ):
         registry = registry_runtime.registry

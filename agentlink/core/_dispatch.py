@@ -7,7 +7,9 @@ For each request of a frame, in this order (protocol/SPEC.md, area CORE):
 3. the method is looked up (``method_not_found``);
 4. an expired ``_meta.deadline`` is refused (``deadline_exceeded``) before any work;
 5. params are validated against the method's model when one is registered;
-6. the handler runs; its return value is the result, its exception the error.
+6. with a :class:`Guard`: the caller is authenticated, ``_meta.receiver`` checked, the
+   request authorized (and the guard told how it ended); without one, only the receiver;
+7. the handler runs; its return value is the result, its exception the error.
 
 A handler's :class:`RpcError` becomes that error's reply; any other exception becomes
 ``internal_error`` and never escapes. Notifications run the same way and get no reply.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -41,7 +43,7 @@ from . import _codec
 from ._deadline import parse_rfc3339
 from ._meta import check_meta, pointer
 
-__all__ = ["Call", "Dispatcher", "Handler", "validation_errors"]
+__all__ = ["Call", "Dispatcher", "Guard", "Handler", "validation_errors"]
 
 DEFAULT_MAX_BATCH: Final = 64
 
@@ -79,6 +81,30 @@ class Call:
 Handler = Callable[[Call], Awaitable[Any]]
 
 
+class Guard(Protocol):
+    """Security checks around each call (``agentlink.security`` provides one).
+
+    The dispatcher calls :meth:`authenticate`, checks ``_meta.receiver``, calls
+    :meth:`authorize`, runs the handler, and then :meth:`finish` exactly once for every call
+    that reached :meth:`authenticate`, whatever happened (ALP-CORE-032 orders the checks).
+    """
+
+    def authenticate(self, call: Call) -> None:
+        """Establish who calls (``_meta.sender`` is then that identity) or raise
+        ``Unauthorized``."""
+        ...
+
+    async def authorize(self, call: Call) -> None:
+        """Raise ``Forbidden`` (or ``Overloaded``) unless the caller may do this now."""
+        ...
+
+    def finish(
+        self, call: Call, error: RpcError | None, result: Any = None, *, canceled: bool = False
+    ) -> None:
+        """The call ended: with ``result``, with ``error``, or ``canceled``."""
+        ...
+
+
 @dataclass(slots=True)
 class _Route:
     handler: Handler
@@ -110,6 +136,8 @@ class Dispatcher:
     max_batch: int = DEFAULT_MAX_BATCH
     #: The id of the agent served; a request naming another ``_meta.receiver`` is refused.
     agent_id: str | None = None
+    #: Authentication, authorization, limits and audit; None: none (the fast path).
+    guard: Guard | None = None
     _routes: dict[str, _Route] = field(default_factory=dict, repr=False)
 
     def add(
@@ -160,8 +188,15 @@ class Dispatcher:
             # A response sent to a server answers nothing; the JSON-RPC rule is to ignore it.
             return None
         request_id = item.id if isinstance(item, _codec.Request) else None
+        if self.guard is not None:
+            return await self._handle_guarded(self.guard, item, request_id, now, context)
         try:
             call = self._prepare(item, request_id, now, context)
+            receiver = call.meta.get("receiver")
+            if self.agent_id is not None and receiver is not None and receiver != self.agent_id:
+                raise AgentNotFound(
+                    f"this is {self.agent_id!r}, not {receiver!r}", data={"agent_id": receiver}
+                )
             result = await self._routes[call.method].handler(call)
         except RpcError as exc:
             return None if request_id is None else _codec.error_reply(request_id, exc)
@@ -172,6 +207,45 @@ class Dispatcher:
         if request_id is None:
             return None
         return _codec.result_reply(request_id, result)
+
+    async def _handle_guarded(
+        self,
+        guard: Guard,
+        item: _codec.Request | _codec.Notification,
+        request_id: str | int | None,
+        now: float,
+        context: Any,
+    ) -> dict[str, Any] | None:
+        try:
+            call = self._prepare(item, request_id, now, context)
+        except RpcError as exc:
+            return None if request_id is None else _codec.error_reply(request_id, exc)
+        try:
+            guard.authenticate(call)
+            self._check_receiver(call.meta)
+            await guard.authorize(call)
+            result = await self._routes[call.method].handler(call)
+        except RpcError as exc:
+            guard.finish(call, exc)
+            return None if request_id is None else _codec.error_reply(request_id, exc)
+        except Exception as exc:
+            error = _internal(exc)
+            guard.finish(call, error)
+            return None if request_id is None else _codec.error_reply(request_id, error)
+        except BaseException:
+            guard.finish(call, None, canceled=True)
+            raise
+        guard.finish(call, None, result)
+        if request_id is None:
+            return None
+        return _codec.result_reply(request_id, result)
+
+    def _check_receiver(self, meta: dict[str, Any]) -> None:
+        receiver = meta.get("receiver")
+        if self.agent_id is not None and receiver is not None and receiver != self.agent_id:
+            raise AgentNotFound(
+                f"this is {self.agent_id!r}, not {receiver!r}", data={"agent_id": receiver}
+            )
 
     def _prepare(
         self,
@@ -207,11 +281,6 @@ class Dispatcher:
                 ) from None
         if route.params_check is not None:
             route.params_check(params)
-        receiver = meta.get("receiver")
-        if self.agent_id is not None and receiver is not None and receiver != self.agent_id:
-            raise AgentNotFound(
-                f"this is {self.agent_id!r}, not {receiver!r}", data={"agent_id": receiver}
-            )
         return call
 
 

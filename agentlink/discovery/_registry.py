@@ -15,6 +15,11 @@ Rules:
   blindly would fight the current holder. An unknown or expired agent is
   ``agent_not_found`` for a heartbeat (re-register) and ``removed: false`` for a
   deregistration (it is gone either way).
+- With a card verifier, a card is admitted only as the verifier allows: one that requires
+  signatures refuses a card that no key allowed for its id vouches for with
+  ``unauthorized`` (ALP-SEC-016), before any other check of the registration; nobody
+  registers as ``cnc-7`` without a key of ``cnc-7``. The card is stored as it came,
+  signature included, so every reader of a search can verify it again (ALP-REG-010).
 - Every change gets the next ``seq`` (from 1). The last ``history`` changes are kept. A
   watcher whose ``after_seq`` is older than that window, or newer than the last change (the
   registry restarted), gets ``invalid_params`` whose data carries ``first_seq`` and
@@ -57,6 +62,7 @@ from agentlink.model import (
     WatchParams,
     WatchResult,
 )
+from agentlink.security._cards import CardVerifier
 
 from ._index import CRITERIA, AgentIndex, Key, card_keys
 
@@ -95,6 +101,7 @@ class Registry:
         history: how many changes to keep for ``changes_after``.
         max_agents: refuse registrations beyond this many live agents (``overloaded``).
         new_lease_id: makes lease ids; the default draws 96 random bits.
+        verifier: checks the signature of every card registered; None checks nothing.
     """
 
     def __init__(
@@ -103,12 +110,14 @@ class Registry:
         history: int = DEFAULT_HISTORY,
         max_agents: int | None = None,
         new_lease_id: Callable[[], str] = _new_lease_id,
+        verifier: CardVerifier | None = None,
     ) -> None:
         if history < 1:
             raise UsageError(f"history must be at least 1, got {history}")
         self._history = history
         self._max_agents = max_agents
         self._new_lease_id = new_lease_id
+        self.verifier = verifier
         self._entries: dict[str, _Entry] = {}
         self._index = AgentIndex()
         # (expires_at, agent_id, lease_id); renewals push a new item and leave the old one
@@ -150,6 +159,8 @@ class Registry:
         Raises:
             AlreadyRegistered: a live lease of another owner holds ``card.id``.
             InvalidParams: ``ttl_s`` is not in (0, 86400].
+            Unauthorized: the verifier requires signed cards and no key allowed for
+                ``card.id`` vouches for this one.
             Overloaded: the registry holds ``max_agents`` agents already.
         """
         if not (isinstance(ttl_s, int | float) and 0 < ttl_s <= MAX_TTL_S):
@@ -157,6 +168,8 @@ class Registry:
                 f"ttl_s must be in (0, {MAX_TTL_S:g}], got {ttl_s!r}",
                 data={"errors": [{"pointer": "/ttl_s", "message": "out of range"}]},
             )
+        if self.verifier is not None:
+            self.verifier.admit(card if wire is None else wire)
         self.expire(now)
         agent_id = card.id
         old = self._entries.get(agent_id)

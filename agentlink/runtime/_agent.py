@@ -337,8 +337,13 @@ class Agent:
                 profiles.append("tools")
             if any(s.tool.safety == "actuates" for s in self.tools.values()):
                 profiles.append("safe-actuation")
+            runtime = self.runtime
+            guards = None if runtime is None else runtime.guards
+            if guards is not None and guards.authenticates:
+                profiles.append("security")
             profiles = sorted(profiles) if self.profiles is None else self.profiles
-            endpoints = [] if self.runtime is None else self.runtime.endpoints(self.id)
+            endpoints = [] if runtime is None else runtime.endpoints(self.id)
+            security = [] if runtime is None else runtime.security_schemes()
             self._card = AgentCard.model_validate(
                 {
                     "id": self.id,
@@ -354,6 +359,7 @@ class Agent:
                     "assets": self.assets,
                     "tags": self.tags,
                     "endpoints": endpoints,
+                    "security": security,
                     "profiles": profiles,
                 }
             )

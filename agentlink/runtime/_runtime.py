@@ -13,10 +13,11 @@ starts (long tasks, subscriptions, lease renewal) belongs to its task group, so 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,9 +43,14 @@ from agentlink.model import (
     Message,
     Tool,
     TransportError,
+    Unauthorized,
     UsageError,
 )
+from agentlink.security import CardVerifier, SecurityConfig, sign_card
+from agentlink.security._guard import Security
+from agentlink.security._policy import Subject
 from agentlink.transport import MemoryTransport, Origin, Transport
+from agentlink.transport._base import call_local
 
 from ._agent import Agent
 from ._events import EventBus, Subscription
@@ -99,6 +105,9 @@ class Runtime:
             (agents are not registered, and only addresses given explicitly are reached).
         lease_ttl: seconds a registration lives without renewal.
         on_error: called with every error reported by an event handler.
+        security: authentication, authorization, audit and limits for the hosted agents
+            (and the registry served here), and the keys that sign their outgoing calls;
+            None: nothing is checked (see docs/security.md).
     """
 
     def __init__(
@@ -109,14 +118,28 @@ class Runtime:
         registry: bool | str | None = True,
         lease_ttl: float = 30.0,
         on_error: Callable[[ReportedError], None] | None = None,
+        security: SecurityConfig | None = None,
     ) -> None:
         self.transport: Transport = transport if transport is not None else MemoryTransport()
+        self.security = security
+        #: The enforcement built from ``security`` (None: the fast path, nothing checked).
+        # A transport that authenticates its callers (mutual TLS) makes its identities count.
+        mtls = any(
+            s.type == "mtls" for s in getattr(self.transport, "security_schemes", None) or ()
+        )
+        self.guards = (
+            None
+            if security is None
+            else Security(security, resolve=self._subject, mtls=security.mtls or mtls)
+        )
+        # Bindings with headers carry tokens there; others get them in _meta.auth.
+        self._headers = "headers" in inspect.signature(self.transport.request).parameters
         self.serve_registry = registry is True
         #: Where the registry is: its id on the transport, or the address of a remote one.
         self.registry_address: str | None = REGISTRY_ID if isinstance(registry, bool) else registry
         self.lease_ttl = lease_ttl
         self.on_error = on_error
-        self.registry = Registry()
+        self.registry = Registry(verifier=_card_verifier(security))
         self._topology = Topology()
         # Calls are counted here on the hot path and folded into the graph when it is read.
         self._calls: Counter[tuple[str, str, str]] = Counter()
@@ -127,6 +150,7 @@ class Runtime:
         self._resolved: dict[str, tuple[str, float]] = {}
         self._pending = list(agents)
         self._leases: dict[str, str] = {}
+        self._refused: set[str] = set()
         self._conversations: dict[tuple[str, str], Conversation] = {}
         self._tg: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
@@ -139,6 +163,7 @@ class Runtime:
         self._system = Peer(
             REGISTRY_ID, sender=None, send=self._send, address=self.registry_address
         )
+        self._registry_dispatcher: Dispatcher | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -161,6 +186,9 @@ class Runtime:
                 dispatcher = Dispatcher(agent_id=REGISTRY_ID)
                 mount_registry(dispatcher, self.registry)
                 self._mount_registry_card(dispatcher)
+                if self.guards is not None:
+                    dispatcher.guard = self.guards.guard(REGISTRY_ID)
+                self._registry_dispatcher = dispatcher
 
                 async def serve_registry(frame: bytes, origin: Origin) -> bytes | None:
                     return await dispatcher.handle(frame, now=time.time(), context=origin)
@@ -231,6 +259,8 @@ class Runtime:
                 await self.remove(agent_id)
             if self.serve_registry:
                 await self.transport.unbind(REGISTRY_ID)
+        if self.security is not None and self.security.audit is not None:
+            self.security.audit.close()  # reopened by the next record, if any
 
     def spawn(self, func: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``func`` in the runtime's task group."""
@@ -256,6 +286,7 @@ class Runtime:
             self.servers[agent.id] = server
             self._endpoints[agent.id] = await self.transport.bind(agent.id, server.handle_frame)
             agent._card = None
+            self._signed_card(agent)
             for route in agent.event_routes:
                 subscription = Subscription(agent.id, route.pattern, route.handler)
                 self.bus.add(subscription)
@@ -277,13 +308,21 @@ class Runtime:
         if server is None:
             return False
         try:
-            lease = await self._system.request(
-                "registry/register", {"card": server.agent.card.to_wire(), "ttl_s": self.lease_ttl}
+            lease = await self._registry_peer(agent_id).request(
+                "registry/register",
+                {"card": self._signed_card(server.agent).to_wire(), "ttl_s": self.lease_ttl},
             )
         except (AgentNotFound, TransportError) as exc:
             # Expected while the registry starts or restarts: retried, so a warning only.
             if not initial:
                 log.warning("registering %r failed (%s); will retry", agent_id, exc)
+            self._leases.pop(agent_id, None)
+            return False
+        except (Unauthorized, Forbidden) as exc:
+            # The registry refuses this agent (no key, or the policy): it serves
+            # unregistered, and is not retried.
+            log.warning("the registry refused %r: %s", agent_id, exc)
+            self._refused.add(agent_id)
             self._leases.pop(agent_id, None)
             return False
         self._leases[agent_id] = lease["lease_id"]
@@ -301,7 +340,7 @@ class Runtime:
         lease_id = self._leases.pop(agent_id, None)
         if lease_id is not None:
             try:
-                await self._system.request(
+                await self._registry_peer(agent_id).request(
                     "registry/deregister", {"agent_id": agent_id, "lease_id": lease_id}
                 )
             except Exception as exc:  # the registry may be gone already at shutdown
@@ -323,12 +362,14 @@ class Runtime:
         retry = 0.2
         while True:
             await anyio.sleep(retry if self._unregistered_now() else self.lease_ttl / 3)
-            for agent_id in [a for a in self.servers if a not in self._leases]:
+            for agent_id in [
+                a for a in self.servers if a not in self._leases and a not in self._refused
+            ]:
                 await self._register(agent_id)
             retry = min(retry * 2, self.lease_ttl / 3) if self._unregistered_now() else 0.2
             for agent_id, lease_id in list(self._leases.items()):
                 try:
-                    await self._system.request(
+                    await self._registry_peer(agent_id).request(
                         "registry/heartbeat", {"agent_id": agent_id, "lease_id": lease_id}
                     )
                 except (AgentNotFound, Forbidden):
@@ -339,12 +380,62 @@ class Runtime:
                     self.report(exc, f"renewing the lease of {agent_id!r}")
 
     def _unregistered_now(self) -> bool:
-        return any(a not in self._leases for a in self.servers)
+        return any(a not in self._leases and a not in self._refused for a in self.servers)
 
     # -- calling -------------------------------------------------------------------------
 
     async def _send(self, agent_id: str, frame: bytes, timeout: float | None) -> bytes:
         return await self.transport.request(agent_id, frame, timeout=timeout)
+
+    def _sender(self, sender: str | None, agent_id: str) -> Callable[..., Awaitable[bytes]]:
+        """How a peer of ``sender`` sends to ``agent_id``: directly without security, else
+        with a fresh token and, in-process, the sender's identity."""
+        if self.guards is None:
+            return self._send
+        return partial(self._send_as, sender, agent_id)
+
+    def _registry_peer(self, agent_id: str | None) -> Peer:
+        """The registry, called as a hosted agent (about its own registration)."""
+        if self.guards is None:
+            return self._system
+        return Peer(
+            REGISTRY_ID,
+            sender=agent_id,
+            send=self._sender(agent_id, REGISTRY_ID),
+            address=self.registry_address,
+        )
+
+    async def _send_as(
+        self, sender: str | None, agent_id: str, address: str, frame: bytes, timeout: float | None
+    ) -> bytes:
+        assert self.guards is not None
+        token = self.guards.mint(sender, agent_id, time.time())
+        headers = {} if token is None else {"authorization": f"Bearer {token}"}
+        handler = None
+        if address == agent_id:
+            server = self.servers.get(address)
+            if server is not None:
+                handler = server.handle_frame
+            elif address == REGISTRY_ID and self._registry_dispatcher is not None:
+                handler = self._serve_registry
+        if handler is not None:
+            # In-process: the runtime vouches for the sender (it is one of its agents).
+            origin = Origin(
+                self.transport.binding, remote="local", identity=sender, headers=headers
+            )
+            return await call_local(handler, frame, origin, address, timeout)
+        if token is None:
+            return await self.transport.request(address, frame, timeout=timeout)
+        if self._headers:
+            reply: bytes = await self.transport.request(  # type: ignore[call-arg]
+                address, frame, timeout=timeout, headers={"Authorization": f"Bearer {token}"}
+            )
+            return reply
+        return await self.transport.request(address, _with_auth(frame, token), timeout=timeout)
+
+    async def _serve_registry(self, frame: bytes, origin: Origin) -> bytes | None:
+        assert self._registry_dispatcher is not None
+        return await self._registry_dispatcher.handle(frame, now=time.time(), context=origin)
 
     async def _resolve(self, agent_id: str) -> str | None:
         """The base URL of a remote agent on this runtime's binding, from the registry."""
@@ -353,7 +444,9 @@ class Runtime:
             return cached[0]
         if agent_id == self.registry_address or self.registry_address is None:
             return None
-        page = await self._system.request("registry/search", {"agent_id": agent_id, "limit": 1})
+        # A secured registry answers agents only: ask as one of ours that can sign.
+        searcher = self._registry_peer(next((a for a in self.servers if self._can_sign(a)), None))
+        page = await searcher.request("registry/search", {"agent_id": agent_id, "limit": 1})
         for card in page["agents"]:
             for endpoint in card.get("endpoints", []):
                 if endpoint["binding"] == self.transport.binding:
@@ -365,7 +458,11 @@ class Runtime:
         """A proxy for calling ``agent_id`` (as ``sender``, if given), at ``address`` if
         given (a URL), else wherever the registry says it is."""
         return Peer(
-            agent_id, sender=sender, send=self._send, describe=self._describe, address=address
+            agent_id,
+            sender=sender,
+            send=self._send if self.guards is None else partial(self._send_as, sender, agent_id),
+            describe=self._describe,
+            address=address,
         )
 
     def _describe(self, agent_id: str, tool: str) -> Tool | None:
@@ -377,7 +474,12 @@ class Runtime:
         """Search the registry; every page is fetched."""
         if self.registry_address is None:
             raise UsageError("this runtime uses no registry")
-        peer = Peer(REGISTRY_ID, sender=sender, send=self._send, address=self.registry_address)
+        peer = Peer(
+            REGISTRY_ID,
+            sender=sender,
+            send=self._sender(sender, REGISTRY_ID),
+            address=self.registry_address,
+        )
         cards: list[AgentCard] = []
         params = {k: v for k, v in criteria.items() if v is not None}
         while True:
@@ -469,13 +571,49 @@ class Runtime:
             return
         roles = {a.removeprefix("role:") for a in approvers if a.startswith("role:")}
         if roles:
-            cards = await self.discover(agent_id=approver)
-            if cards and cards[0].role in roles:
+            subject = await self._subject(approver)
+            if subject.role in roles:
                 return
         raise Forbidden(
             f"{approver!r} may not approve task {task_id}",
             data={"task_id": task_id, "approver": approver},
         )
+
+    async def _subject(self, agent_id: str) -> Subject:
+        """What an agent's card says of it: hosted here, else in the registry."""
+        server = self.servers.get(agent_id)
+        card = None if server is None else server.agent.card
+        if card is None and self.serve_registry:
+            card = self.registry.get(agent_id, now=time.time())
+        if card is None and self.registry_address is not None:
+            sender = next((a for a in self.servers if self._can_sign(a)), None)
+            cards = await self.discover(agent_id=agent_id, sender=sender)
+            card = cards[0] if cards else None
+        if card is None:
+            return Subject(agent_id)
+        return Subject(agent_id, card.role, tuple(card.capabilities))
+
+    def _can_sign(self, agent_id: str) -> bool:
+        return self.security is not None and agent_id in self.security.keys
+
+    def security_schemes(self) -> list[dict[str, Any]]:
+        """The ``security`` member of the hosted agents' cards."""
+        schemes = [] if self.guards is None else self.guards.schemes()
+        # The binding's own schemes (mtls, nkey) come with the transport's configuration.
+        listed = {scheme.type for scheme in schemes}
+        for scheme in getattr(self.transport, "security_schemes", ()):
+            if scheme.type not in listed:
+                schemes.append(scheme)
+        return [scheme.to_wire() for scheme in schemes]
+
+    def _signed_card(self, agent: Agent) -> AgentCard:
+        """The agent's card, signed with its key from the security config when it has one
+        (ALP-SEC-014); kept as the agent's card, so ``agent/card`` serves it signed."""
+        card = agent.card
+        key = None if self.security is None else self.security.keys.get(agent.id)
+        if key is not None and card.signature is None:
+            card = agent._card = sign_card(card, key)
+        return card
 
     def open_conversation(self, agent_id: str, conversation_id: str) -> Conversation:
         conversation = Conversation(agent_id, conversation_id)
@@ -493,3 +631,17 @@ class Runtime:
             return False
         conversation.put(message, meta)
         return True
+
+
+def _with_auth(frame: bytes, token: str) -> bytes:
+    """``frame`` with ``token`` in ``_meta.auth``, for bindings without headers."""
+    request = orjson.loads(frame)
+    request["params"]["_meta"]["auth"] = token
+    return orjson.dumps(request)
+
+
+def _card_verifier(security: SecurityConfig | None) -> CardVerifier | None:
+    """The registry's check of card signatures (ALP-SEC-015, ALP-SEC-016), if configured."""
+    if security is None or not (security.card_keys or security.require_signed_cards):
+        return None
+    return CardVerifier(security.card_keys, require_signed=security.require_signed_cards)

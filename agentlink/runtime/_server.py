@@ -38,6 +38,7 @@ from agentlink.model import (
     InvalidToolInput,
     Message,
     MessageSendParams,
+    Overloaded,
     RpcError,
     TaskApproveParams,
     TaskIdParams,
@@ -77,6 +78,7 @@ _REFUSALS = (
     InvalidToolInput,
     Forbidden,
     Unauthorized,
+    Overloaded,
 )
 
 
@@ -97,6 +99,16 @@ class AgentServer:
         # Contract nets this agent takes part in, by (initiator, conversation).
         self.negotiations: dict[tuple[str, str], ContractNetParticipant] = {}
         self.dispatcher = Dispatcher(agent_id=agent.id)
+        #: Authentication, policy, limits and audit (None without runtime security).
+        self.guard = None
+        if runtime.guards is not None:
+            self.guard = runtime.guards.guard(agent.id, actuating=self._actuates)
+            self.dispatcher.guard = self.guard
+            limits = runtime.guards.limits
+            if limits is not None and limits.max_bytes is not None:
+                self.dispatcher.max_bytes = limits.max_bytes
+            if limits is not None and limits.max_depth is not None:
+                self.dispatcher.max_depth = limits.max_depth
         add = self.dispatcher.add
         add("agent/card", self._card)
         add("agent/ping", self._ping)
@@ -115,6 +127,10 @@ class AgentServer:
             m for m in METHODS if not m.startswith("registry/")
         }
         assert not missing, missing
+
+    def _actuates(self, tool: str) -> bool:
+        spec = self.agent.tools.get(tool)
+        return spec is not None and spec.tool.safety == "actuates"
 
     def check_event_data(self, topic: str, data: Any) -> None:
         """Refuse event data that is not JSON or not valid for the topic's declared schema.
@@ -291,6 +307,8 @@ class AgentServer:
         return spec.output(value)
 
     def _start_task(self, spec: ToolSpec, kwargs: dict[str, Any], call: Call) -> RunningTask:
+        if self.guard is not None and self.guard.max_open_tasks is not None:
+            self.guard.check_open_tasks(self.tasks.open_count(call.sender))
         task = self.tasks.create(spec.tool.name, call.sender)
         # The task outlives the request: it keeps the conversation but not the deadline.
         detached = Call(None, call.method, call.params, call.meta, call.now, None, call.context)
@@ -302,6 +320,7 @@ class AgentServer:
             return await self._invoke(spec, args, detached)
 
         if spec.tool.requires_approval:
+            held: Work = work if self.guard is None else self._audited(work, task, spec.tool.name)
             arguments = orjson.dumps(call.params.get("arguments", {}), option=orjson.OPT_SORT_KEYS)
             task.record.require_input(
                 time.time(),
@@ -311,13 +330,33 @@ class AgentServer:
                     approvals_needed=spec.tool.approvals,
                 ),
             )
-            self.pending_work[task.id] = work
+            self.pending_work[task.id] = held
             if spec.approval_timeout is not None:
                 self.runtime.spawn(partial(self._expire_approval, task, spec.approval_timeout))
         else:
             self.tasks.launch(task, work)
         task.changed()
         return task
+
+    def _audited(self, work: Work, task: RunningTask, tool: str) -> Work:
+        """``work`` that records the actuation it performs once approved."""
+        guard = self.guard
+        assert guard is not None
+
+        async def actuation(running: RunningTask) -> Any:
+            record = task.record
+            fields: dict[str, Any] = {"tool": tool, "task_id": task.id, "caller": task.requester}
+            fields["approved_by"] = list(record.approved_by)
+            try:
+                output = await work(running)
+            except BaseException as exc:
+                outcome = exc.name if isinstance(exc, RpcError) else type(exc).__name__
+                guard.record("actuation", time.time(), **fields, outcome=outcome)
+                raise
+            guard.record("actuation", time.time(), **fields, outcome="ok")
+            return output
+
+        return actuation
 
     async def _expire_approval(self, task: RunningTask, timeout: float) -> None:
         """Fail a task still waiting for approval after ``timeout`` seconds, so a late
@@ -408,12 +447,18 @@ class AgentServer:
         spec = self.agent.tools.get(task.record.tool or "")
         if spec is not None and spec.approvers is not None:
             await self.runtime.check_approver(approver, spec.approvers, task.id)
+        allow_self = False
+        if self.guard is not None:
+            await self.guard.check_approval(call, task.record.tool)
+            allow_self = self.guard.allows_self_approval(task.record.tool)
         if params.decision == "reject":
             task.record.reject_approval(time.time(), approver, params.reason)
             self.pending_work.pop(task.id, None)
             task.changed()
             return task.snapshot().to_wire()
-        ready = task.record.approve(time.time(), approver, requester_id=task.requester)
+        ready = task.record.approve(
+            time.time(), approver, requester_id=task.requester, allow_self=allow_self
+        )
         task.changed()
         if ready:
             work = self.pending_work.pop(task.id)

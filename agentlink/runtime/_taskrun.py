@@ -189,6 +189,12 @@ class TaskManager:
     def list(self, state: str | None = None) -> list[RunningTask]:
         return [self._running[r.id] for r in self.table.list_tasks(state=state)]  # type: ignore[arg-type]
 
+    def open_count(self, requester: str | None) -> int:
+        """How many tasks of ``requester`` have not ended."""
+        return sum(
+            1 for t in self._running.values() if t.requester == requester and not t.record.terminal
+        )
+
     def launch(self, task: RunningTask, work: Work) -> None:
         """Start ``work`` for ``task`` in the runtime's task group."""
 

@@ -101,7 +101,8 @@ class HmacKey:
             raise UsageError("an HMAC secret needs at least 16 bytes")
 
     def sign(self, data: bytes) -> bytes:
-        return hmac.new(self.secret, data, _HMAC_DIGESTS[self.alg]).digest()
+        # The one-shot form runs in C (OpenSSL): a few times faster than hmac.new.
+        return hmac.digest(self.secret, data, _HMAC_DIGESTS[self.alg])
 
     def verify(self, data: bytes, signature: bytes) -> bool:
         return hmac.compare_digest(self.sign(data), signature)

@@ -8,6 +8,13 @@
 
 An address is either a base URL (``http://host:port/agents/{id}``) or an agent id that
 ``routes`` or ``resolve`` turns into one (the runtime resolves ids through the registry).
+
+With ``tls`` (a :class:`~agentlink.security.TlsConfig`) the transport serves HTTPS and
+calls ``https://`` URLs with the same certificate: mutual TLS (ALP-SEC-011). The
+handshake refuses a client without a certificate signed by the CA; a client's agent id
+(its certificate's ``urn:agentlink:agent:<id>``) reaches every handler as
+``Origin.identity``, and the transport's :attr:`security_schemes` lists ``mtls`` for the
+cards of the agents it serves.
 """
 
 from __future__ import annotations
@@ -28,14 +35,16 @@ from agentlink.model import (
     AgentNotFound,
     ReadError,
     RemoteProtocolError,
+    SecurityScheme,
     TransportClosed,
     UsageError,
     error_from_wire,
 )
+from agentlink.security._tls import TlsConfig
 
 from ._base import FrameHandler, Origin, call_local
 from ._http_client import HttpClient
-from ._http_server import HttpApp
+from ._http_server import HttpApp, identity_protocol
 
 __all__ = ["HttpTransport"]
 
@@ -55,6 +64,8 @@ class HttpTransport:
         resolve: async agent id -> base URL (or None) for everything else.
         max_bytes: largest request body served.
         public_url: the base URL to advertise, if not ``http://host:port``.
+        tls: serve HTTPS and call ``https://`` URLs with this certificate and CA
+            (mutual TLS unless ``tls.require_client_cert`` is False).
     """
 
     binding = "http"
@@ -69,6 +80,7 @@ class HttpTransport:
         resolve: Resolver | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         public_url: str | None = None,
+        tls: TlsConfig | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -76,8 +88,12 @@ class HttpTransport:
         self.routes = dict(routes or {})
         self.resolve = resolve
         self.public_url = public_url
-        self.app = HttpApp(max_bytes=max_bytes)
-        self.client = HttpClient()
+        self.tls = tls
+        self.app = HttpApp(max_bytes=max_bytes, tls=tls is not None)
+        # Contexts are built now so that a bad certificate path fails here, not at the
+        # first call.
+        self._server_ssl = tls.server_context() if tls is not None and serve else None
+        self.client = HttpClient(ssl_context=None if tls is None else tls.client_context())
         self.url: str | None = None
         self._server: uvicorn.Server | None = None
         self._tg: TaskGroup | None = None
@@ -98,7 +114,8 @@ class HttpTransport:
             # them: the transport is usable as soon as it is entered, no start-up wait.
             sock.listen(2048)
             self.port = sock.getsockname()[1]
-            self.url = self.public_url or f"http://{self.host}:{self.port}"
+            scheme = "http" if self._server_ssl is None else "https"
+            self.url = self.public_url or f"{scheme}://{self.host}:{self.port}"
             config = uvicorn.Config(
                 self.app,
                 log_level="warning",
@@ -106,6 +123,7 @@ class HttpTransport:
                 lifespan="off",
                 timeout_graceful_shutdown=1,
                 timeout_keep_alive=30,
+                **self._tls_options(),
             )
             self._server = server = uvicorn.Server(config)
             self._tg = anyio.create_task_group()
@@ -115,6 +133,31 @@ class HttpTransport:
             serve = getattr(server, "_serve", server.serve)
             self._tg.start_soon(serve, [sock])
         return self
+
+    def _tls_options(self) -> dict[str, Any]:
+        if self._server_ssl is None or self.tls is None:
+            return {}
+        from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+        context = self._server_ssl
+        return {
+            "ssl_context_factory": lambda config, default: context,
+            "http": identity_protocol(
+                AutoHTTPProtocol, require_identity=self.tls.require_client_cert
+            ),
+        }
+
+    @property
+    def security_schemes(self) -> list[SecurityScheme]:
+        """The schemes this transport makes callers use, for the cards it serves."""
+        if self.tls is None or not self.tls.require_client_cert:
+            return []
+        return [
+            SecurityScheme(
+                type="mtls",
+                description="TLS client certificate naming urn:agentlink:agent:<agent id>",
+            )
+        ]
 
     async def __aexit__(
         self,
@@ -129,7 +172,7 @@ class HttpTransport:
             await tg.__aexit__(None, None, None)
 
     def _base_url(self, address: str) -> str | None:
-        if address.startswith("http://"):
+        if address.startswith(("http://", "https://")):
             return address.rstrip("/")
         if address in self.app.handlers and self.url is not None:
             return f"{self.url}/agents/{address}"
@@ -145,24 +188,42 @@ class HttpTransport:
             )
         return base
 
-    async def request(self, address: str, frame: bytes, *, timeout: float | None = None) -> bytes:
+    async def request(
+        self,
+        address: str,
+        frame: bytes,
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """Send a request; ``headers`` (such as ``Authorization``) go with it.
+
+        Raises:
+            UsageError: an ``Authorization`` header would travel over plain HTTP to another
+                host (bearer tokens travel only over TLS or on the host, ALP-SEC-009).
+        """
         if self._closed:
             raise TransportClosed("HTTP transport is closed")
         local = self.app.handlers.get(address)
         if local is not None:  # served by this very transport
-            return await call_local(local, frame, _LOCAL, address, timeout)
+            origin = _LOCAL if not headers else _local_origin(headers)
+            return await call_local(local, frame, origin, address, timeout)
         url = await self._url(address) + "/rpc"
+        sent = _JSON_HEADERS if not headers else _with_headers(url, headers)
         with anyio.fail_after(timeout) if timeout is not None else nullcontext():
-            response = await self.client.request("POST", url, body=frame, headers=_JSON_HEADERS)
+            response = await self.client.request("POST", url, body=frame, headers=sent)
         if response.status == 200:
             return response.body
         raise _status_error(url, response.status, response.body)
 
-    async def notify(self, address: str, frame: bytes) -> None:
+    async def notify(
+        self, address: str, frame: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
         if self._closed:
             raise TransportClosed("HTTP transport is closed")
         url = await self._url(address) + "/rpc"
-        response = await self.client.request("POST", url, body=frame, headers=_JSON_HEADERS)
+        sent = _JSON_HEADERS if not headers else _with_headers(url, headers)
+        response = await self.client.request("POST", url, body=frame, headers=sent)
         if response.status not in (200, 204):
             raise _status_error(url, response.status, response.body)
 
@@ -187,6 +248,25 @@ class HttpTransport:
             await self.client.aclose()
         if self._server is not None:
             self._server.should_exit = True
+
+
+def _local_origin(headers: Mapping[str, str]) -> Origin:
+    return Origin("http", remote="local", headers={k.lower(): v for k, v in headers.items()})
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
+
+
+def _with_headers(url: str, headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The request headers; a credential goes only over TLS or to this host."""
+    if url.startswith("http://") and any(k.lower() == "authorization" for k in headers):
+        host = url[len("http://") :].split("/", 1)[0].rsplit(":", 1)[0]
+        if host not in _LOOPBACK:
+            raise UsageError(
+                f"refusing to send a bearer token over plain HTTP to {host}; use https "
+                "(protocol/SPEC.md ALP-SEC-009)"
+            )
+    return [*_JSON_HEADERS, *headers.items()]
 
 
 def _status_error(url: str, status: int, body: bytes) -> Exception:

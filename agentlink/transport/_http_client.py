@@ -1,8 +1,11 @@
 """A small HTTP/1.1 client: h11 over anyio streams, with keep-alive connection pools.
 
 It does what the binding needs and nothing more: POST a JSON body and read the whole
-reply, GET a stream of Server-Sent Events. A general client (httpx) costs about ten times
-more per small call here; the protocol work is done by h11, the I/O by anyio.
+reply, GET a stream of Server-Sent Events, over plain TCP (``http://``) or TLS
+(``https://``, with the client's ``ssl_context``; a certificate in it is presented to the
+server, which is how an agent proves itself over mutual TLS). A general client (httpx)
+costs about ten times more per small call here; the protocol work is done by h11, the I/O
+by anyio.
 
 Foreign errors are translated once, here: ``OSError`` and anyio stream errors become
 :class:`ConnectError`, :class:`ReadError` or :class:`WriteError`; ``h11`` errors become
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ import anyio
 import anyio.abc
 import h11
 from anyio.abc import SocketStream
+from anyio.streams.tls import TLSStream
 
 from agentlink.model import (
     ConnectError,
@@ -48,20 +53,20 @@ class HttpResponse:
 
 
 def split_url(url: str) -> tuple[str, int, str]:
-    """``(host, port, path)`` of an ``http://`` URL."""
+    """``(host, port, path)`` of an ``http://`` or ``https://`` URL."""
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise UsageError(f"not an http:// URL: {url!r}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"not an http:// or https:// URL: {url!r}")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return parts.hostname, parts.port or 80, path
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), path
 
 
 class _Connection:
     __slots__ = ("conn", "host", "responded", "reused", "stream")
 
-    def __init__(self, stream: SocketStream, host: str) -> None:
+    def __init__(self, stream: anyio.abc.ByteStream, host: str) -> None:
         self.stream = stream
         self.host = host
         self.conn = h11.Connection(h11.CLIENT)
@@ -83,6 +88,12 @@ class _Connection:
             try:
                 event = self.conn.next_event()
             except h11.RemoteProtocolError as exc:
+                if self.conn.trailing_data[1]:
+                    # Closed before a whole response: a lost connection, not a protocol
+                    # breach (over TLS, how a server refuses a client certificate).
+                    raise ReadError(
+                        f"{self.host} closed the connection before answering{self._hint()}"
+                    ) from exc
                 raise RemoteProtocolError(f"{self.host} broke HTTP/1.1: {exc}") from exc
             if event is h11.PAUSED:
                 raise RemoteProtocolError(f"{self.host} answered more than was asked")
@@ -98,34 +109,65 @@ class _Connection:
             assert isinstance(event, h11.Event)
             return event
 
+    def _hint(self) -> str:
+        if isinstance(self.stream, TLSStream):
+            return " (was the client certificate refused?)"
+        return ""
+
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True), contextlib.suppress(*_STREAM_ERRORS):
             await self.stream.aclose()
 
 
 class HttpClient:
-    """Keep-alive HTTP/1.1 client with one pool of idle connections per host and port."""
+    """Keep-alive HTTP/1.1 client with one pool of idle connections per host and port.
 
-    def __init__(self, *, connect_timeout: float = 5.0) -> None:
+    Args:
+        connect_timeout: seconds to connect (and, for TLS, to shake hands).
+        ssl_context: the TLS context of ``https://`` URLs (default: the system's trust
+            store, no client certificate).
+    """
+
+    def __init__(
+        self, *, connect_timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.connect_timeout = connect_timeout
+        self.ssl_context = ssl_context
         self._idle: dict[tuple[str, int], deque[_Connection]] = {}
         self._closed = False
 
-    async def _connect(self, host: str, port: int) -> _Connection:
+    async def _connect(self, host: str, port: int, tls: bool = False) -> _Connection:
         try:
             with anyio.fail_after(self.connect_timeout):
-                stream = await anyio.connect_tcp(host, port)
+                tcp = await anyio.connect_tcp(host, port)
+                stream = await self._start_tls(tcp, host) if tls else tcp
         except TimeoutError:
             raise ConnectError(f"connecting to {host}:{port} timed out") from None
+        except ssl.SSLError as exc:
+            raise ConnectError(f"TLS with {host}:{port} failed: {exc.reason or exc}") from exc
         except OSError as exc:
             raise ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
-        with contextlib.suppress(OSError):
+        except _STREAM_ERRORS as exc:
+            raise ConnectError(f"TLS with {host}:{port} failed: {exc!r}") from exc
+        with contextlib.suppress(OSError, anyio.TypedAttributeLookupError):
             stream.extra(anyio.abc.SocketAttribute.raw_socket).setsockopt(
                 socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
             )
         return _Connection(stream, f"{host}:{port}")
 
-    async def _acquire(self, host: str, port: int) -> _Connection:
+    async def _start_tls(self, stream: SocketStream, host: str) -> anyio.abc.ByteStream:
+        if self.ssl_context is None:
+            self.ssl_context = ssl.create_default_context()
+        try:
+            return await TLSStream.wrap(
+                stream, hostname=host, ssl_context=self.ssl_context, standard_compatible=False
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True), contextlib.suppress(*_STREAM_ERRORS):
+                await stream.aclose()
+            raise
+
+    async def _acquire(self, host: str, port: int, tls: bool) -> _Connection:
         if self._closed:
             raise TransportClosed("HTTP client is closed")
         idle = self._idle.get((host, port))
@@ -133,7 +175,7 @@ class HttpClient:
             connection = idle.pop()
             connection.reused = True
             return connection
-        return await self._connect(host, port)
+        return await self._connect(host, port, tls)
 
     def _release(self, host: str, port: int, connection: _Connection) -> bool:
         """Keep a connection for reuse if both sides allow it."""
@@ -161,8 +203,9 @@ class HttpClient:
         once on a fresh connection: no byte of it was read by the server then.
         """
         host, port, path = split_url(url)
+        tls = url.startswith("https:")
         for attempt in (1, 2):
-            connection = await self._acquire(host, port)
+            connection = await self._acquire(host, port, tls)
             try:
                 response = await self._exchange(connection, method, host, port, path, body, headers)
             except (ReadError, WriteError, RemoteProtocolError):
@@ -223,7 +266,7 @@ class HttpClient:
         """GET ``url`` and yield ``(status, line)`` for each line of the body as it arrives
         (for Server-Sent Events). The connection is not reused."""
         host, port, path = split_url(url)
-        connection = await self._connect(host, port)
+        connection = await self._connect(host, port, url.startswith("https:"))
         try:
             all_headers = [("Host", f"{host}:{port}"), ("Accept", "text/event-stream")]
             all_headers.extend(headers or [])

@@ -6,7 +6,13 @@ the root, so a single-agent server answers at ``http://host:port/rpc``.
 
 Status codes: 200 for every JSON-RPC response (errors included), 204 when nothing is
 owed, 404 for an unknown agent or task, 405 for a wrong HTTP method, 413 for an oversized
-body, 415 for a wrong content type, 500 when a handler crashed.
+body, 415 for a wrong content type, 500 when a handler crashed; an SSE stream refused
+before it starts gets 401 (``unauthorized``), 403 (``forbidden``) or 429 (``overloaded``).
+
+Over mutual TLS (:func:`identity_protocol`), each connection's verified client certificate
+names the caller (its ``urn:agentlink:agent:<id>`` URI SAN); the server puts that agent id
+in the ASGI scope and every frame of the connection reaches its handler with
+``Origin.identity`` set to it. A connection whose certificate names no agent is closed.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ from agentlink.model import (
     RpcError,
     error_from_wire,
 )
+from agentlink.security._tls import agent_id_of
 
 from ._base import FrameHandler, Origin
 
-__all__ = ["HttpApp"]
+__all__ = ["IDENTITY_SCOPE_KEY", "HttpApp", "identity_protocol"]
 
 log = logging.getLogger("agentlink.http")
 
@@ -43,13 +50,17 @@ JSON: Final = [(b"content-type", b"application/json")]
 #: The agent id of a registry (protocol/SPEC.md, Registry).
 REGISTRY_ADDRESS: Final = "registry"
 SSE_KEEPALIVE_MS: Final = 15_000
+#: The ASGI scope key holding the agent id of a connection's verified client certificate.
+IDENTITY_SCOPE_KEY: Final = "agentlink.identity"
 
 
 class HttpApp:
     """ASGI application that routes HTTP requests to bound frame handlers."""
 
-    def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES, tls: bool = False) -> None:
         self.max_bytes = max_bytes
+        #: Served over TLS: identities come from the scope (set by :func:`identity_protocol`).
+        self.tls = tls
         self.handlers: dict[str, FrameHandler] = {}
         self.default: str | None = None
         self._ids = 0
@@ -83,7 +94,10 @@ class HttpApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
         origin = Origin(
-            "http", remote=None if client is None else f"{client[0]}:{client[1]}", headers=headers
+            "http",
+            remote=None if client is None else f"{client[0]}:{client[1]}",
+            identity=scope.get(IDENTITY_SCOPE_KEY) if self.tls else None,
+            headers=headers,
         )
         try:
             if handler is None:
@@ -145,8 +159,9 @@ class HttpApp:
             await _plain(send, 415, b"Content-Type must be application/json")
             return
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(send, self.max_bytes, int(declared))
+        size = None if declared is None else _count(declared)
+        if size is not None and size > self.max_bytes:
+            await _too_large(send, self.max_bytes, size)
             return
         chunks: list[bytes] = []
         size = 0
@@ -227,10 +242,10 @@ class HttpApp:
         """Stream a long-polled sequence as Server-Sent Events, resuming after Last-Event-ID."""
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         start = origin.headers.get("last-event-id") or (query.get("after_seq") or ["0"])[0]
-        if not start.isdigit():
+        seq = _count(start)
+        if seq is None or seq >= 2**63:
             await _error(send, 400, InvalidParams("Last-Event-ID / after_seq must be an integer"))
             return
-        seq = int(start)
         items_key = {"tasks/subscribe": "events", "events/subscribe": "events"}.get(
             method, "changes"
         )
@@ -239,7 +254,7 @@ class HttpApp:
                 handler, origin, method, {**params, "after_seq": seq, "wait_ms": 0}
             )
         except RpcError as exc:
-            await _error(send, 404 if exc.code in (-32001, -32010) else 400, exc)
+            await _error(send, _SSE_STATUS.get(exc.code, 400), exc)
             return
         await send(
             {
@@ -278,14 +293,33 @@ class HttpApp:
                 )
                 if method == "tasks/subscribe" and _task_over(page, seq):
                     break
-                page = await self._call(
-                    handler,
-                    origin,
-                    method,
-                    {**params, "after_seq": seq, "wait_ms": SSE_KEEPALIVE_MS},
-                )
+                try:
+                    page = await self._call(
+                        handler,
+                        origin,
+                        method,
+                        {**params, "after_seq": seq, "wait_ms": SSE_KEEPALIVE_MS},
+                    )
+                except RpcError:
+                    # Refused mid-stream (the caller's token expired, a limit): the stream
+                    # ends; the client reconnects with Last-Event-ID and new credentials.
+                    break
             tg.cancel_scope.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+#: HTTP status of a stream refused before it starts, by error code (others: 400).
+_SSE_STATUS: Final = {-32001: 404, -32010: 404, -32021: 401, -32022: 403, -32026: 429}
+
+
+def _count(text: str) -> int | None:
+    """A non-negative decimal integer written in ASCII digits, else None. (``str.isdigit``
+    also takes digits such as ``²`` that ``int`` refuses, and ``int`` refuses more than
+    4,300 digits: both would have crashed the request.)"""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 4000:
+        return None
+    return int(text)
 
 
 def _task_over(page: dict[str, Any], seq: int) -> bool:
@@ -323,3 +357,46 @@ async def _plain(
         }
     )
     await send({"type": "http.response.body", "body": text})
+
+
+def identity_protocol(base: Any, *, require_identity: bool) -> Any:
+    """A uvicorn HTTP protocol class (subclass of ``base``) that reads the agent id of each
+    TLS connection's verified client certificate once, when the connection is made, and
+    hands it to the application in the scope under :data:`IDENTITY_SCOPE_KEY`.
+
+    Args:
+        require_identity: close connections whose certificate names no agent (mutual
+            TLS); otherwise they are served with no identity.
+    """
+
+    class IdentityProtocol(base):  # type: ignore[misc]
+        app: Any
+        refused = False
+
+        def connection_made(self, transport: Any) -> None:
+            ssl_object = transport.get_extra_info("ssl_object")
+            identity = None if ssl_object is None else agent_id_of(ssl_object.getpeercert())
+            super().connection_made(transport)
+            if identity is None and require_identity:
+                log.warning(
+                    "closing a TLS connection from %s: its certificate names no agent "
+                    "(a URI SAN urn:agentlink:agent:<id>)",
+                    transport.get_extra_info("peername"),
+                )
+                self.refused = True
+                transport.abort()
+                return
+            app = self.app
+
+            async def with_identity(scope: Scope, receive: Receive, send: Send) -> None:
+                scope[IDENTITY_SCOPE_KEY] = identity
+                await app(scope, receive, send)
+
+            self.app = with_identity
+
+        def data_received(self, data: bytes) -> None:
+            # A closing TLS transport still hands over what it had already read.
+            if not self.refused:
+                super().data_received(data)
+
+    return IdentityProtocol

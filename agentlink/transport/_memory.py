@@ -8,6 +8,7 @@ and the caller's deadline scope covers it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agentlink.model import AgentNotFound, TransportClosed, UsageError
@@ -56,11 +57,27 @@ class MemoryTransport:
             raise AgentNotFound(f"no agent {address!r} on this network", data={"agent_id": address})
         return handler
 
-    async def request(self, address: str, frame: bytes, *, timeout: float | None = None) -> bytes:
-        return await call_local(self._handler(address), frame, self._origin, address, timeout)
+    async def request(
+        self,
+        address: str,
+        frame: bytes,
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        origin = self._origin if not headers else self._with(headers)
+        return await call_local(self._handler(address), frame, origin, address, timeout)
 
-    async def notify(self, address: str, frame: bytes) -> None:
-        await self._handler(address)(frame, self._origin)
+    async def notify(
+        self, address: str, frame: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        origin = self._origin if not headers else self._with(headers)
+        await self._handler(address)(frame, origin)
+
+    def _with(self, headers: Mapping[str, str]) -> Origin:
+        """This transport's origin carrying ``headers`` (names in lower case)."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        return Origin("memory", identity=self._origin.identity, headers=lowered)
 
     async def bind(self, address: str, handler: FrameHandler) -> str:
         if self._closed:

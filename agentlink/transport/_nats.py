@@ -25,8 +25,9 @@ stream ``AGENTLINK_EVENTS``               ``durable=True``: every event, kept a 
 A reply is the reply frame as payload. An empty payload means no reply is owed (a
 notification sent as a request; HTTP's 204). An empty payload with the header
 ``Agentlink-Error`` means the receiver's handler crashed (HTTP's 500): the caller gets
-:class:`ReadError`. Requests are published without headers; replies never echo the
-request's headers (they may carry credentials).
+:class:`ReadError`. Replies never echo the
+request's headers (they may carry credentials). A request may carry headers of its own
+(``Authorization: Bearer <token>``, ALP-NATS-011).
 
 Durable commands (``durable=True``, see :mod:`._nats_durable`): each agent has a stream
 ``AGENTLINK_CMD_<id>`` (work queue, file storage) over ``agentlink.agent.<id>.cmd``,
@@ -41,6 +42,15 @@ Errors are translated once (:mod:`._nats_wire`): no responders -> :class:`AgentN
 not connected, or the connection lost before the reply -> :class:`ConnectError` or
 :class:`ReadError`; a frame over the server's ``max_payload`` -> :class:`PayloadTooLarge`.
 
+Credentials (the ``nkey`` scheme, ALP-SEC-013): ``nkey_seed`` (a file holding a user nkey
+seed) or ``credentials`` (a NATS user credentials file: JWT and seed) are handed to nats-py,
+which proves the key to the server when connecting. What an agent may do is the server's
+permissions of that user: subscribe to its own ``agentlink.agent.<id>.rpc`` only, publish
+events under ``agentlink.events.<id>.>`` only, and its replies under its own
+``inbox_prefix`` (see docs/security.md for the configuration). A subscription the server
+refuses makes :meth:`NatsTransport.bind` and :meth:`NatsTransport.subscribe_events` raise
+:class:`Forbidden`; a refused publication is logged (NATS reports it after the fact).
+
 nats-py runs on asyncio only, so this binding needs anyio's asyncio backend.
 """
 
@@ -49,9 +59,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, TypeVarTuple
 
@@ -66,7 +78,9 @@ from nats.aio.subscription import Subscription
 from agentlink.core._codec import DEFAULT_MAX_BYTES, encode_error
 from agentlink.model import (
     ConnectError,
+    Forbidden,
     ReadError,
+    SecurityScheme,
     TransportClosed,
     UsageError,
 )
@@ -83,9 +97,11 @@ from ._nats_names import (
     rpc_route,
 )
 from ._nats_wire import (
+    auth_options,
     check_size,
     close_quietly,
     origin_of,
+    permission_violation,
     reply_frame,
     too_large,
     translated,
@@ -101,6 +117,17 @@ EventCallback = Callable[[bytes], Awaitable[None]]
 Args = TypeVarTuple("Args")
 
 _LOCAL: Final = Origin("nats", remote="local")
+
+
+def _local_origin(headers: Mapping[str, str]) -> Origin:
+    return Origin("nats", remote="local", headers={k.lower(): v for k, v in headers.items()})
+
+
+def _sent(headers: Mapping[str, str] | None) -> dict[str, str] | None:
+    """NATS message headers (None: a message without headers, the cheap default)."""
+    return None if not headers else dict(headers)
+
+
 _EVENT_BUFFER: Final = 1024
 
 
@@ -142,6 +169,11 @@ class NatsTransport:
             redelivers it (renewed while the handler runs).
         dedup_window: seconds JetStream remembers a command's key (at least 0.1).
         reply_ttl: seconds a durable command's reply is kept for repeats.
+        nkey_seed: path of a file holding the user nkey seed to connect with.
+        credentials: path of a NATS user credentials file (user JWT and nkey seed).
+        inbox_prefix: subject prefix of this connection's reply inboxes (default
+            ``_INBOX``); with per-agent permissions, one per agent, e.g. ``_INBOX.cnc-7``,
+            so that no other agent may read its replies.
     """
 
     binding = "nats"
@@ -160,6 +192,9 @@ class NatsTransport:
         ack_wait: float = 30.0,
         dedup_window: float = 120.0,
         reply_ttl: float = 86_400.0,
+        nkey_seed: str | Path | None = None,
+        credentials: str | Path | None = None,
+        inbox_prefix: str | None = None,
     ) -> None:
         self.servers = [url] if isinstance(url, str) else list(url)
         if not self.servers:
@@ -169,6 +204,9 @@ class NatsTransport:
         self.connect_timeout = connect_timeout
         self.reconnect_wait = reconnect_wait
         self.max_bytes = max_bytes
+        self._auth = auth_options(nkey_seed, credentials, inbox_prefix)
+        #: Subjects the server refused to let this connection subscribe to, recently.
+        self._refused: deque[tuple[str, str]] = deque(maxlen=256)
         #: The server URL written in card endpoints (ALP-CARD-007).
         self.url = public_url or advertised_url(self.servers[0])
         self._durable = (
@@ -218,6 +256,7 @@ class NatsTransport:
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
+                    **self._auth,
                 )
         except (TimeoutError, nats.errors.Error, OSError) as exc:
             self._closed = True
@@ -273,6 +312,13 @@ class NatsTransport:
         return self._client().max_payload
 
     @property
+    def security_schemes(self) -> list[SecurityScheme]:
+        """The schemes this transport proves its agents with, for the cards it serves."""
+        if "nkeys_seed" in self._auth or "user_credentials" in self._auth:
+            return [SecurityScheme(type="nkey", description="NATS nkey of the agent's user")]
+        return []
+
+    @property
     def connected(self) -> bool:
         return self._up is not None and self._up.is_set()
 
@@ -299,8 +345,24 @@ class NatsTransport:
     async def _on_error(self, exc: Exception) -> None:
         if isinstance(exc, nats.errors.SlowConsumerError):
             log.warning("NATS dropped a message for a slow subscriber on %s", exc.subject)
+            return
+        violation = permission_violation(exc)
+        if violation is not None:
+            kind, subject = violation
+            self._refused.append(violation)
+            log.warning("the NATS server refused %s on %s (permissions)", kind, subject)
         else:
             log.debug("NATS connection: %r", exc)
+
+    def _check_allowed(self, subject: str) -> None:
+        """Raise :class:`Forbidden` if the server refused our subscription to ``subject``
+        (it reports that before it answers anything sent after the subscription)."""
+        if ("subscription", subject) in self._refused:
+            self._refused.remove(("subscription", subject))
+            raise Forbidden(
+                f"the NATS server does not allow this connection to subscribe to {subject}",
+                data={"reason": f"NATS permissions refuse subscribing to {subject}"},
+            )
 
     async def _on_disconnected(self) -> None:
         if self._up is not None and self._up.is_set():
@@ -328,11 +390,20 @@ class NatsTransport:
 
     # -- calling -------------------------------------------------------------------------
 
-    async def request(self, address: str, frame: bytes, *, timeout: float | None = None) -> bytes:
+    async def request(
+        self,
+        address: str,
+        frame: bytes,
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """Send a request; ``headers`` (such as ``Authorization``) go as NATS headers."""
         nc = self._client()
         local = self._handlers.get(address)
         if local is not None:
-            return await call_local(local, frame, _LOCAL, address, timeout)
+            origin = _LOCAL if not headers else _local_origin(headers)
+            return await call_local(local, frame, origin, address, timeout)
         route = rpc_route(address)
         if route is None:
             raise not_found(address)
@@ -346,24 +417,28 @@ class NatsTransport:
         try:
             with anyio.fail_after(timeout) if timeout is not None else nullcontext():
                 with translated(f"request to {address!r}"):
-                    await nc.publish(route[0], frame, reply=self._inbox + token)
+                    await nc.publish(
+                        route[0], frame, reply=self._inbox + token, headers=_sent(headers)
+                    )
                 msg = await future
         finally:
             self._waiting.pop(token, None)
         return reply_frame(address, msg)
 
-    async def notify(self, address: str, frame: bytes) -> None:
+    async def notify(
+        self, address: str, frame: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> None:
         nc = self._client()
         local = self._handlers.get(address)
         if local is not None:
-            await local(frame, _LOCAL)
+            await local(frame, _LOCAL if not headers else _local_origin(headers))
             return
         route = rpc_route(address)
         if route is None:
             raise not_found(address)
         check_size(nc, frame, "notification frame")
         with translated(f"notification to {address!r}"):
-            await nc.publish(route[0], frame)
+            await nc.publish(route[0], frame, headers=_sent(headers))
 
     async def _sync(self) -> None:
         """Return once the server has processed everything sent before on this connection.
@@ -407,6 +482,7 @@ class NatsTransport:
         try:
             # Bound means served: the server knows the subscription before we return.
             await self._sync()
+            self._check_allowed(subject)
         except BaseException:
             with anyio.CancelScope(shield=True), suppress(nats.errors.Error):
                 await sub.unsubscribe()
@@ -515,6 +591,12 @@ class NatsTransport:
         with translated(f"subscribing to {subject}"):
             sub = await nc.subscribe(subject, cb=on_event)
         await self._sync()
+        try:
+            self._check_allowed(subject)
+        except Forbidden:
+            with anyio.CancelScope(shield=True), suppress(nats.errors.Error):
+                await sub.unsubscribe()
+            raise
         subscription = EventSubscription(subject, sub, send, self)
         self._event_subs.add(subscription)
         self._spawn(deliver)

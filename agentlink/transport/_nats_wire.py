@@ -1,12 +1,14 @@
 """The edge between nats-py and agentlink: foreign errors translated once, origins,
-reply frames."""
+reply frames, connection credentials."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 import nats.errors
 import nats.js.errors
@@ -27,9 +29,11 @@ from ._base import Origin
 from ._nats_names import HEADER_ERROR, not_found
 
 __all__ = [
+    "auth_options",
     "check_size",
     "close_quietly",
     "origin_of",
+    "permission_violation",
     "reply_frame",
     "too_large",
     "translated",
@@ -40,6 +44,39 @@ log = logging.getLogger("agentlink.nats")
 
 _PLAIN: Final = Origin("nats")
 _STATUS_NO_RESPONDERS: Final = "503"
+# How nats-server words a refusal: 'Permissions Violation for Subscription to "<subject>"'.
+_VIOLATION: Final = re.compile(
+    r'permissions violation for (publish|subscription) to "?([^"\s]+)', re.IGNORECASE
+)
+
+
+def auth_options(
+    nkey_seed: str | Path | None, credentials: str | Path | None, inbox_prefix: str | None
+) -> dict[str, Any]:
+    """The nats-py ``connect`` options for a user nkey seed file or a credentials file.
+
+    Raises:
+        UsageError: both are given, or a file does not exist.
+    """
+    if nkey_seed is not None and credentials is not None:
+        raise UsageError("give either nkey_seed or credentials, not both")
+    for path in (nkey_seed, credentials):
+        if path is not None and not Path(path).is_file():
+            raise UsageError(f"no NATS credentials file at {str(path)!r}")
+    options: dict[str, Any] = {}
+    if nkey_seed is not None:
+        options["nkeys_seed"] = str(nkey_seed)
+    if credentials is not None:
+        options["user_credentials"] = str(credentials)
+    if inbox_prefix is not None:
+        options["inbox_prefix"] = inbox_prefix
+    return options
+
+
+def permission_violation(exc: BaseException) -> tuple[str, str] | None:
+    """``("publish" | "subscription", subject)`` when ``exc`` is the server refusing one."""
+    match = _VIOLATION.search(str(exc))
+    return None if match is None else (match.group(1).lower(), match.group(2))
 
 
 def transport_error(exc: BaseException, what: str) -> TransportError:

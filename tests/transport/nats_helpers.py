@@ -22,11 +22,17 @@ def free_port() -> int:
 
 
 class NatsServer:
-    """One nats-server process; :meth:`restart` keeps its port and its JetStream store."""
+    """One nats-server process; :meth:`restart` keeps its port and its JetStream store.
 
-    def __init__(self, store: Path) -> None:
+    ``config`` is a server configuration file (authorization, permissions) read as well;
+    ``jetstream=False`` starts the server without JetStream.
+    """
+
+    def __init__(self, store: Path, *, config: Path | None = None, jetstream: bool = True) -> None:
         self.port = free_port()
         self.store = store
+        self.config = config
+        self.jetstream = jetstream
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -35,7 +41,10 @@ class NatsServer:
 
     def start(self) -> None:
         command = [str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(self.port)]
-        command += ["-js", "-sd", str(self.store)]
+        if self.jetstream:
+            command += ["-js", "-sd", str(self.store)]
+        if self.config is not None:
+            command += ["-c", str(self.config)]
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
