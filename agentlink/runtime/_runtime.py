@@ -127,6 +127,9 @@ class Runtime:
         mtls = any(
             s.type == "mtls" for s in getattr(self.transport, "security_schemes", None) or ()
         )
+        if security is None and mtls:
+            # The certificate names the caller: its requests must not claim another sender.
+            security = self.security = SecurityConfig(mtls=True)
         self.guards = (
             None
             if security is None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from agentlink.model import UsageError
 
 from ._audit import AuditLog
+from ._cards import key_id
 from ._jwt import BearerScheme
 from ._keys import PrivateKey, PublicKey
 from ._limits import Limits
@@ -46,7 +47,8 @@ class SecurityConfig:
     the runtime vouches for) are accepted.
 
     Raises:
-        UsageError: a token lifetime outside 1 s .. 1 h.
+        UsageError: a token lifetime outside 1 s .. 1 h, or a key in ``keys`` without an
+            id (an HMAC key needs a ``kid``: the key also signs the agent's card).
     """
 
     keys: Mapping[str, PrivateKey] = field(default_factory=dict)
@@ -64,6 +66,11 @@ class SecurityConfig:
     def __post_init__(self) -> None:
         if not 1.0 <= self.token_lifetime <= 3600.0:
             raise UsageError("token_lifetime must be 1 to 3600 seconds")
+        for agent_id, key in self.keys.items():
+            if key_id(key) is None:
+                raise UsageError(
+                    f"the key of {agent_id!r} needs a kid: it also signs the agent's card"
+                )
 
     @property
     def token_issuer(self) -> str | None:

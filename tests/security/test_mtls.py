@@ -250,12 +250,14 @@ async def test_a_runtime_over_mtls_serves_calls_cards_and_streams(
             await client.aclose()
 
 
+@pytest.mark.parametrize("configured", [True, False], ids=["SecurityConfig", "mtls-alone"])
 async def test_a_certificate_for_cnc_1_cannot_speak_as_cnc_2(
-    pki: dict[str, TlsConfig],
+    pki: dict[str, TlsConfig], configured: bool
 ) -> None:
-    """ALP-SEC-004: the identity of the certificate and ``_meta.sender`` must agree."""
+    """ALP-SEC-004: the identity of the certificate and ``_meta.sender`` must agree, also
+    when mutual TLS is all the runtime is given."""
     server = HttpTransport(tls=pki["cnc-7"])
-    secure = SecurityConfig(mtls=True)
+    secure = SecurityConfig(mtls=True) if configured else None
     async with Runtime(agents=[mill()], transport=server, registry=None, security=secure):
         base = f"{server.url}/agents/cnc-7"
         async with Runtime(

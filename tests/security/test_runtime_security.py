@@ -17,6 +17,7 @@ from agentlink.model import (
     PayloadTooLarge,
     TaskRejected,
     Unauthorized,
+    UsageError,
 )
 from agentlink.runtime import Agent, Runtime
 from agentlink.security import (
@@ -368,3 +369,10 @@ async def test_a_secured_registry_registers_and_resolves_agents_across_http() ->
             now = time.time()
             assert rt.registry.get("planner", now=now) is not None
             assert rt.registry.get("stranger", now=now) is None  # no key: not registered
+
+
+def test_a_key_without_an_id_is_refused_when_configured() -> None:
+    """The key also signs the agent's card, whose signature header names the key."""
+    with pytest.raises(UsageError, match="needs a kid"):
+        SecurityConfig(keys={"cnc-1": HmacKey(b"s" * 32)})
+    assert SecurityConfig(keys={"cnc-1": HmacKey(b"s" * 32, kid="k1")}).keys
