@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib
 
+from agentlink.examples._multiprocess import run_distributed
 from agentlink.examples._scenario import (
     DRIVER,
     Example,
+    ExampleFailed,
     NoProgress,
     Outcome,
     Progress,
@@ -22,11 +24,13 @@ __all__ = [
     "DRIVER",
     "EXAMPLES",
     "Example",
+    "ExampleFailed",
     "NoProgress",
     "Outcome",
     "Progress",
     "Settings",
     "load",
+    "run_distributed",
     "run_in_process",
 ]
 
