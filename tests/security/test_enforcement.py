@@ -1,6 +1,6 @@
 """Every refusal, on every binding (in-process, HTTP, NATS): no token, an expired one, one
-for another audience, a forged signature, a replayed token, a tool the policy does not
-grant, an approval by an agent not permitted to approve, and self-approval. Each is
+for another audience, a forged signature, a replayed token, a forged agent card, a tool the
+policy does not grant, an approval by an agent not permitted to approve, and self-approval. Each is
 answered with its documented error, recorded in the audit log, and executes nothing."""
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from agentlink.security import (
     Allow,
     AuditLog,
     BearerScheme,
+    Ed25519PrivateKey,
     HmacKey,
     Policy,
     SecurityConfig,
     mint_token,
+    sign_card,
     verify_audit,
 )
 from agentlink.transport import HttpTransport, MemoryNetwork, MemoryTransport, NatsTransport
@@ -34,6 +36,9 @@ from tests.transport.nats_helpers import NatsServer
 pytestmark = pytest.mark.anyio
 
 KEY = HmacKey(b"line-1-shared-secret-0123", kid="line-1")
+# cnc-7's own card key, and a key someone else made up under the same kid.
+CNC7_KEY = Ed25519PrivateKey.generate(kid="cnc-7")
+FORGED_KEY = Ed25519PrivateKey.generate(kid="cnc-7")
 ISSUER = "plant-a"
 _ids = itertools.count(1)
 
@@ -52,9 +57,16 @@ class Cell:
     send: Send
     audit: Path
     effects: list[Any] = field(default_factory=list)
+    registry: Send | None = None
 
     async def rpc(
-        self, method: str, params: dict[str, Any], token: str | None, *, sender: str | None = None
+        self,
+        method: str,
+        params: dict[str, Any],
+        token: str | None,
+        *,
+        sender: str | None = None,
+        to_registry: bool = False,
     ) -> dict[str, Any]:
         meta: dict[str, Any] = {"protocol": "agentlink/0.1", "message_id": f"m-{next(_ids)}"}
         if sender is not None:
@@ -62,7 +74,8 @@ class Cell:
         frame = {"jsonrpc": "2.0", "id": next(_ids), "method": method}
         frame["params"] = {**params, "_meta": meta}
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-        reply: dict[str, Any] = orjson.loads(await self.send(orjson.dumps(frame), headers))
+        send = self.registry if to_registry and self.registry is not None else self.send
+        reply: dict[str, Any] = orjson.loads(await send(orjson.dumps(frame), headers))
         assert reply["id"] == frame["id"]
         return reply
 
@@ -73,8 +86,8 @@ class Cell:
         return [json.loads(line) for line in self.audit.read_text("utf-8").splitlines()]
 
 
-def token(subject: str, **claims: Any) -> str:
-    return mint_token(KEY, subject=subject, audience="cnc", issuer=ISSUER, claims=claims)
+def token(subject: str, audience: str = "cnc", **claims: Any) -> str:
+    return mint_token(KEY, subject=subject, audience=audience, issuer=ISSUER, claims=claims)
 
 
 def cnc_agent(effects: list[Any]) -> Agent:
@@ -100,12 +113,16 @@ def cnc_agent(effects: list[Any]) -> Agent:
 def security(audit: Path) -> SecurityConfig:
     return SecurityConfig(
         keys={"cnc": KEY},
+        card_keys={"cnc": [KEY], "cnc-7": [CNC7_KEY.public()]},
+        require_signed_cards=True,
         bearer=BearerScheme(keys=[KEY], issuer=ISSUER),
         policy=Policy(
             rules=[
                 Allow(callers=["*"], methods=["agent/ping", "tasks/*"], tools=["status"]),
                 Allow(callers=["planner", "operator"], tools=["stop", "set_speed"]),
                 Allow(callers=["qa", "planner"], approve=["set_*"]),
+                # Commissioning registers the cells' machines (their cards bring signatures).
+                Allow(callers=["commissioning"], methods=["registry/*"], register=["cnc-*"]),
             ]
         ),
         audit=AuditLog(audit),
@@ -136,14 +153,19 @@ async def cell_on(binding: str, tmp_path: Path) -> AsyncIterator[Cell]:
         await stack.enter_async_context(
             Runtime([cnc_agent(effects)], transport=server, security=security(audit))
         )
+        registry = "registry"
         if binding == "http":
             address = f"{server.url}/agents/cnc"
+            registry = f"{server.url}/agents/registry"
 
-        async def send(frame: bytes, headers: dict[str, str]) -> bytes:
-            reply: bytes = await client.request(address, frame, timeout=10, headers=headers)
-            return reply
+        def sender_to(to: str) -> Send:
+            async def send(frame: bytes, headers: dict[str, str]) -> bytes:
+                reply: bytes = await client.request(to, frame, timeout=10, headers=headers)
+                return reply
 
-        yield Cell(send, audit, effects)
+            return send
+
+        yield Cell(sender_to(address), audit, effects, registry=sender_to(registry))
 
 
 @pytest.fixture(params=["memory", "http", "nats"])
@@ -331,3 +353,35 @@ async def test_each_command_of_a_batch_may_carry_its_own_token(cell: Cell) -> No
     replies = orjson.loads(await cell.send(orjson.dumps(frames), shared))
     assert ["result" in r for r in sorted(replies, key=lambda r: r["id"])] == [True, False]
     assert cell.effects == ["stop", "stop", "stop"]
+
+
+async def test_a_forged_card_is_unauthorized_recorded_and_not_registered(cell: Cell) -> None:
+    """Nobody registers as cnc-7 without cnc-7's key, not even a caller allowed to register
+    cnc-7: the card's signature must verify under a key the registry trusts for cnc-7."""
+    card = Agent("cnc-7", role="execution").card
+    commissioning = token("commissioning", audience="registry")
+    for forged in (sign_card(card, FORGED_KEY), card):  # a forged signature, and none at all
+        reply = await cell.rpc(
+            "registry/register",
+            {"card": forged.to_wire(), "ttl_s": 30},
+            commissioning,
+            to_registry=True,
+        )
+        refused(reply, -32021, "unauthorized")
+        recorded(cell, "unauthorized", method="registry/register", caller="commissioning")
+        commissioning = token("commissioning", audience="registry")
+    search = {"agent_id": "cnc-7"}
+    found = await cell.rpc("registry/search", search, commissioning, to_registry=True)
+    assert found["result"]["agents"] == []
+    genuine = sign_card(card, CNC7_KEY).to_wire()
+    registered = await cell.rpc(
+        "registry/register",
+        {"card": genuine, "ttl_s": 30},
+        token("commissioning", audience="registry"),
+        to_registry=True,
+    )
+    assert "result" in registered, registered
+    found = await cell.rpc(
+        "registry/search", search, token("commissioning", audience="registry"), to_registry=True
+    )
+    assert [a["signature"] for a in found["result"]["agents"]] == [genuine["signature"]]
