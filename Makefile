@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/agentlink demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check agentlink tests conformance_tests
-	$(BIN)/ruff format --check agentlink tests conformance_tests
+	$(BIN)/ruff check agentlink tests conformance_tests bench
+	$(BIN)/ruff format --check agentlink tests conformance_tests bench
 	$(BIN)/mypy agentlink
 	$(BIN)/agentlink schema check
 

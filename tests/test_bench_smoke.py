@@ -1,0 +1,92 @@
+"""``python -m bench --quick`` runs every group and writes a well-formed report.
+
+Timings are never asserted: only that each group ran, each figure is a positive number with
+a unit, and each ratio is its figure divided by its floor. The A2A and MCP groups run only
+when their SDKs are installed (``pip install 'agentlink[bench]'``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench._run import GROUPS
+from bench._targets import TARGETS
+
+ROOT = Path(__file__).resolve().parent.parent
+OPTIONAL = {"a2a": "a2a", "mcp": "mcp"}  # group -> the SDK module it needs
+
+
+def _selected() -> list[str]:
+    return [
+        group
+        for group in GROUPS
+        if group not in OPTIONAL or importlib.util.find_spec(OPTIONAL[group]) is not None
+    ]
+
+
+def _check_figures(name: str, group: dict[str, Any]) -> None:
+    figures = {figure["name"]: figure for figure in group["figures"]}
+    assert figures, f"group {name} has no figures"
+    assert len(figures) == len(group["figures"]), f"group {name} repeats a figure name"
+    for figure in group["figures"]:
+        where = f"{name}: {figure['name']}"
+        value = figure["value"]
+        assert isinstance(value, float | int), where
+        assert math.isfinite(value), where
+        assert value > 0, where
+        assert figure["unit"], where
+        assert figure["better"] in ("lower", "higher"), where
+        for kind in ("floor", "anchor"):
+            reference = figure[kind]
+            ratio = figure["ratio" if kind == "floor" else "anchor_ratio"]
+            if reference is None:
+                assert figure[f"{kind}_value"] is None, where
+                assert ratio is None, where
+                continue
+            assert reference in figures, f"{where}: no {kind} figure {reference!r}"
+            assert figure[f"{kind}_value"] == figures[reference]["value"], where
+            assert math.isclose(ratio, value / figures[reference]["value"], rel_tol=1e-9), where
+
+
+def test_quick_run_reports_every_group(tmp_path: Path) -> None:
+    selected = _selected()
+    report_path = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(report_path), "--only", *selected],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "targets" in done.stdout
+    report = json.loads(report_path.read_text())
+
+    assert report["quick"] is True
+    assert report["seconds"] > 0
+    machine = report["machine"]
+    for key in ("cpu", "cores", "python", "os", "packages"):
+        assert machine[key], key
+    assert "agentlink" in machine["packages"]
+
+    assert list(report["groups"]) == selected
+    for name, group in report["groups"].items():
+        assert group["status"] == "ok", f"{name}: {group['status']} {group['note']}"
+        assert group["seconds"] > 0
+        _check_figures(name, group)
+
+    assert [target["id"] for target in report["targets"]] == [t.id for t in TARGETS]
+    for target in report["targets"]:
+        assert target["op"] in ("<=", ">=")
+        assert target["met"] in (True, False, None)
+        if target["measured"] is None:
+            assert target["met"] is None, target["id"]
+        else:
+            assert target["measured"] > 0, target["id"]
