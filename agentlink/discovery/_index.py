@@ -114,11 +114,16 @@ class AgentIndex:
     """Agent ids by criterion value, plus all ids in order.
 
     The index holds ids only; the registry keeps the cards. ``add`` and ``remove`` must be
-    given the same keys for an id (the registry remembers them per entry).
+    given the same keys for an id (the registry remembers them per entry). A value held by
+    more than ``SMALL`` agents also keeps its ids sorted, so that a page of it is read from
+    the cursor on instead of being picked out of the whole set.
     """
+
+    SMALL: Final = 32
 
     def __init__(self) -> None:
         self._sets: dict[Key, set[str]] = {}
+        self._sorted: dict[Key, _SortedIds] = {}
         self._ids = _SortedIds()
 
     def add(self, agent_id: str, keys: frozenset[Key]) -> None:
@@ -128,8 +133,15 @@ class AgentIndex:
             bucket = self._sets.get(key)
             if bucket is None:
                 self._sets[key] = {agent_id}
-            else:
-                bucket.add(agent_id)
+                continue
+            bucket.add(agent_id)
+            ordered = self._sorted.get(key)
+            if ordered is not None:
+                ordered.add(agent_id)
+            elif len(bucket) > self.SMALL:
+                ordered = self._sorted[key] = _SortedIds()
+                for member in sorted(bucket):
+                    ordered.add(member)
 
     def remove(self, agent_id: str, keys: frozenset[Key]) -> None:
         """Forget ``agent_id``, indexed under ``keys``."""
@@ -139,9 +151,13 @@ class AgentIndex:
             if bucket is None:
                 continue
             bucket.discard(agent_id)
+            ordered = self._sorted.get(key)
+            if ordered is not None:
+                ordered.discard(agent_id)
             if not bucket:
                 # Empty buckets would leak memory under churn of one-off tags and assets.
                 del self._sets[key]
+                self._sorted.pop(key, None)
 
     def count(self, key: Key) -> int:
         """How many agents are indexed under ``key``."""
@@ -161,24 +177,27 @@ class AgentIndex:
         if limit < 1:
             raise UsageError(f"limit must be at least 1, got {limit}")
         want = limit + 1
-        sets: list[set[str]] = [] if only is None else [{only}]
+        keyed: list[tuple[Key | None, set[str]]] = [] if only is None else [(None, {only})]
         for key in criteria:
             bucket = self._sets.get(key)
             if bucket is None:
                 return [], False
-            sets.append(bucket)
-        if not sets:
+            keyed.append((key, bucket))
+        if not keyed:
             found = list(islice(self._ids.after(cursor), want))
         else:
-            sets.sort(key=len)
-            smallest, rest = sets[0], sets[1:]
-            if not rest and len(smallest) ** 2 > want * max(len(self._ids), 1):
-                # One large set: walking the sorted ids from the cursor finds a page after
-                # about want * n / m ids, fewer than the m a heap over the set would take.
-                hits = (i for i in self._ids.after(cursor) if i in smallest)
+            keyed.sort(key=lambda item: len(item[1]))
+            (first, smallest), rest = keyed[0], [bucket for _, bucket in keyed[1:]]
+            ordered = None if first is None else self._sorted.get(first)
+            if ordered is not None:
+                # Walk the smallest value's ids in order from the cursor: a page costs about
+                # want * |smallest| / |matches| steps, whatever the size of the registry.
+                hits: Iterator[str] = ordered.after(cursor)
+                for bucket in rest:
+                    hits = filter(bucket.__contains__, hits)
                 found = list(islice(hits, want))
             else:
-                # set.intersection loops in C over the smaller operand at each step.
+                # A small set: set.intersection loops in C over the smaller operand.
                 matched: Iterable[str] = smallest.intersection(*rest) if rest else smallest
                 if cursor is not None:
                     matched = [i for i in matched if i > cursor]

@@ -84,8 +84,7 @@ class Topology:
         """Add an agent, or replace what its previous card said (observed edges stay)."""
         g = self._graph
         node = _agent(card.id)
-        if node in g:
-            self._drop_card_edges(node)
+        touched = self._drop_card_edges(node) if node in g else set()
         g.add_node(node, kind="agent", name=card.id, title=card.name, role=card.role, card=True)
         for capability in card.capabilities:
             self._link(node, "capability", capability, "has_capability")
@@ -105,16 +104,17 @@ class Topology:
                 output_schema=dict(tool.output_schema),
             )
             g.add_edge(node, _tool(ref), key="offers_tool", kind="offers_tool")
-        self._prune()
+        self._prune(touched)
 
     def remove_agent(self, agent_id: str) -> bool:
         """Remove an agent, its tools and its observed edges. False if it was unknown."""
         node = _agent(agent_id)
-        if node not in self._graph:
+        g = self._graph
+        if node not in g:
             return False
-        self._drop_card_edges(node)
-        self._graph.remove_node(node)
-        self._prune()
+        touched = self._drop_card_edges(node) | set(g.successors(node)) | set(g.predecessors(node))
+        g.remove_node(node)
+        self._prune(touched)
         return True
 
     def observe_call(self, caller: str, callee: str, tool: str, *, count: int = 1) -> None:
@@ -304,19 +304,29 @@ class Topology:
             self._graph.add_node(target, kind=kind, name=name)
         self._graph.add_edge(source, target, key=edge, kind=edge)
 
-    def _drop_card_edges(self, node: str) -> None:
+    def _drop_card_edges(self, node: str) -> set[str]:
+        """Drop what ``node``'s card said; returns the nodes that lost an edge."""
         g = self._graph
+        touched: set[str] = set()
         for _, target, key in list(g.out_edges(node, keys=True)):
             if key in _CARD_EDGES:
                 g.remove_edge(node, target, key=key)
+                touched.add(target)
                 if key == "offers_tool":
                     g.remove_node(target)
+        return touched
 
-    def _prune(self) -> None:
+    def _prune(self, candidates: set[str]) -> None:
         # Capabilities, assets, topics and agents only seen in calls exist through the
-        # agents that name them; an agent with a card stays until removed.
+        # agents that name them; an agent with a card stays until removed. Only nodes that
+        # just lost an edge can have become orphans: checking them alone keeps adding or
+        # removing an agent O(its own edges) instead of O(the whole graph).
         g = self._graph
-        orphans = [n for n, d in g.nodes(data=True) if g.degree(n) == 0 and not d.get("card")]
+        orphans = [
+            n
+            for n in candidates
+            if n in g and not g.succ[n] and not g.pred[n] and not g.nodes[n].get("card")
+        ]
         g.remove_nodes_from(orphans)
 
     def _names(self, kind: str) -> list[str]:

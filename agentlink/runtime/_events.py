@@ -99,14 +99,16 @@ class Subscription:
     maxlen: int = 10_000
     dropped: int = 0
     delivered: int = 0
-    _mailbox: deque[Event | dict[str, Any]] = field(default_factory=deque)
+    _mailbox: deque[Event] = field(default_factory=deque)
     _wake: anyio.Event = field(default_factory=anyio.Event)
     _closed: bool = False
 
     def matches(self, topic: str) -> bool:
         return compile_pattern(self.pattern)(topic)
 
-    def put(self, event: dict[str, Any]) -> None:
+    def put(self, event: Event) -> None:
+        """Queue ``event``; it is shared with the other subscribers, so handlers must not
+        change it."""
         if len(self._mailbox) >= self.maxlen:
             self._mailbox.popleft()
             self.dropped += 1
@@ -124,9 +126,7 @@ class Subscription:
                 await self._wake.wait()
                 self._wake = anyio.Event()
                 continue
-            raw = self._mailbox.popleft()
-            # Events on the bus were built by the runtime itself: no need to validate again.
-            event = raw if isinstance(raw, Event) else Event.model_construct(**raw)
+            event = self._mailbox.popleft()
             try:
                 await self.handler(event)
             except Exception as exc:
@@ -161,6 +161,10 @@ class EventBus:
             if len(self._routes) > 65_536:
                 self._routes.clear()
             self._routes[topic] = route
-        for subscription in route:
-            subscription.put(event)
+        if route:
+            # One Event for every subscriber: building it is most of a delivery's cost, and
+            # events on the bus were built by the runtime itself, so none is validated again.
+            shared = Event.model_construct(**event)
+            for subscription in route:
+                subscription.put(shared)
         return len(route)

@@ -162,7 +162,9 @@ class Runtime:
             self.transport, "subscribe_events"
         )
         self._outgoing: MemoryObjectSendStream[dict[str, Any]] | None = None
-        self._remote_subscriptions: dict[str, list[Any]] = {}
+        # One subscription on the binding per topic pattern, shared by every local
+        # subscriber of that pattern: the broker sends each event once to this process.
+        self._remote_patterns: dict[str, tuple[Any, list[Subscription]]] = {}
         self._system = Peer(
             REGISTRY_ID, sender=None, send=self._send, address=self.registry_address
         )
@@ -296,10 +298,14 @@ class Runtime:
                 self._topology.observe_subscription(agent.id, route.pattern)
                 self.spawn(partial(subscription.run, self.report))
                 if self._distributed:
-                    remote = await self.transport.subscribe_events(  # type: ignore[attr-defined]
-                        route.pattern, partial(self._remote_event, subscription)
-                    )
-                    self._remote_subscriptions.setdefault(agent.id, []).append(remote)
+                    shared = self._remote_patterns.get(route.pattern)
+                    if shared is None:
+                        local: list[Subscription] = []
+                        remote = await self.transport.subscribe_events(  # type: ignore[attr-defined]
+                            route.pattern, partial(self._remote_event, local)
+                        )
+                        shared = self._remote_patterns[route.pattern] = (remote, local)
+                    shared[1].append(subscription)
             if self.registry_address is not None:
                 await self._register(agent.id, initial=True)
             self._topology.add_card(agent.card)
@@ -338,8 +344,12 @@ class Runtime:
             return
         for subscription in [s for s in self.bus.subscriptions if s.subscriber == agent_id]:
             self.bus.remove(subscription)
-        for remote in self._remote_subscriptions.pop(agent_id, []):
-            await remote.aclose()
+            shared = self._remote_patterns.get(subscription.pattern)
+            if shared is not None and subscription in shared[1]:
+                shared[1].remove(subscription)
+                if not shared[1]:
+                    del self._remote_patterns[subscription.pattern]
+                    await shared[0].aclose()
         lease_id = self._leases.pop(agent_id, None)
         if lease_id is not None:
             try:
@@ -528,12 +538,14 @@ class Runtime:
                 except AgentlinkError as exc:
                     self.report(exc, f"forwarding {event['topic']!r} from {event['source']!r}")
 
-    async def _remote_event(self, subscription: Subscription, raw: bytes) -> None:
-        """An event from the binding: delivered unless it was published here (the local
-        bus already delivered it)."""
+    async def _remote_event(self, subscriptions: list[Subscription], raw: bytes) -> None:
+        """An event from the binding: delivered to every local subscriber of its pattern,
+        unless it was published here (the local bus already delivered it)."""
         event = orjson.loads(raw)
         if event.get("source") not in self.servers:
-            subscription.put(event)
+            shared = Event.model_construct(**event)
+            for subscription in subscriptions:
+                subscription.put(shared)
 
     def publish(self, source: str, topic: str, data: Any) -> Event:
         """Publish an event from a hosted agent; returns it."""

@@ -44,7 +44,7 @@ from agentlink.security._tls import TlsConfig
 
 from ._base import FrameHandler, Origin, call_local
 from ._http_client import HttpClient
-from ._http_server import HttpApp, identity_protocol
+from ._http_server import HttpApp, connection_protocol
 
 __all__ = ["HttpTransport"]
 
@@ -123,7 +123,7 @@ class HttpTransport:
                 lifespan="off",
                 timeout_graceful_shutdown=1,
                 timeout_keep_alive=30,
-                **self._tls_options(),
+                **self._protocol_options(),
             )
             self._server = server = uvicorn.Server(config)
             self._tg = anyio.create_task_group()
@@ -134,16 +134,17 @@ class HttpTransport:
             self._tg.start_soon(serve, [sock])
         return self
 
-    def _tls_options(self) -> dict[str, Any]:
-        if self._server_ssl is None or self.tls is None:
-            return {}
+    def _protocol_options(self) -> dict[str, Any]:
         from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+        if self._server_ssl is None or self.tls is None:
+            plain = connection_protocol(AutoHTTPProtocol, tls=False, require_identity=False)
+            return {"http": plain}
         context = self._server_ssl
         return {
             "ssl_context_factory": lambda config, default: context,
-            "http": identity_protocol(
-                AutoHTTPProtocol, require_identity=self.tls.require_client_cert
+            "http": connection_protocol(
+                AutoHTTPProtocol, tls=True, require_identity=self.tls.require_client_cert
             ),
         }
 

@@ -1,15 +1,15 @@
-"""A small HTTP/1.1 client: h11 over anyio streams, with keep-alive connection pools.
+"""A small HTTP/1.1 client over anyio streams, with keep-alive connection pools.
 
 It does what the binding needs and nothing more: POST a JSON body and read the whole
 reply, GET a stream of Server-Sent Events, over plain TCP (``http://``) or TLS
 (``https://``, with the client's ``ssl_context``; a certificate in it is presented to the
 server, which is how an agent proves itself over mutual TLS). A general client (httpx)
-costs about ten times more per small call here; the protocol work is done by h11, the I/O
-by anyio.
+costs about ten times more per small call here. A call's request and response are read and
+written by :mod:`._http_wire` (sans I/O); event streams by h11; the I/O is anyio's.
 
 Foreign errors are translated once, here: ``OSError`` and anyio stream errors become
-:class:`ConnectError`, :class:`ReadError` or :class:`WriteError`; ``h11`` errors become
-:class:`RemoteProtocolError`.
+:class:`ConnectError`, :class:`ReadError` or :class:`WriteError`; a malformed response
+becomes :class:`RemoteProtocolError`.
 """
 
 from __future__ import annotations
@@ -38,9 +38,12 @@ from agentlink.model import (
     WriteError,
 )
 
+from ._http_wire import ResponseReader, request_bytes
+
 __all__ = ["HttpClient", "HttpResponse"]
 
 READ_SIZE: Final = 65_536
+MAX_BODY: Final = 64 * 1024 * 1024
 MAX_IDLE_PER_HOST: Final = 64
 _STREAM_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
 
@@ -64,7 +67,7 @@ def split_url(url: str) -> tuple[str, int, str]:
 
 
 class _Connection:
-    __slots__ = ("conn", "host", "responded", "reused", "stream")
+    __slots__ = ("conn", "host", "keep", "responded", "reused", "stream")
 
     def __init__(self, stream: anyio.abc.ByteStream, host: str) -> None:
         self.stream = stream
@@ -72,6 +75,8 @@ class _Connection:
         self.conn = h11.Connection(h11.CLIENT)
         self.reused = False
         self.responded = False
+        # Whether the server lets the connection carry another request.
+        self.keep = True
 
     async def send(self, *events: h11.Event) -> None:
         """Send events in one write: a request split over several segments would wait for
@@ -92,7 +97,7 @@ class _Connection:
                     # Closed before a whole response: a lost connection, not a protocol
                     # breach (over TLS, how a server refuses a client certificate).
                     raise ReadError(
-                        f"{self.host} closed the connection before answering{self._hint()}"
+                        f"{self.host} closed the connection before answering{self.hint()}"
                     ) from exc
                 raise RemoteProtocolError(f"{self.host} broke HTTP/1.1: {exc}") from exc
             if event is h11.PAUSED:
@@ -109,7 +114,7 @@ class _Connection:
             assert isinstance(event, h11.Event)
             return event
 
-    def _hint(self) -> str:
+    def hint(self) -> str:
         if isinstance(self.stream, TLSStream):
             return " (was the client certificate refused?)"
         return ""
@@ -126,12 +131,19 @@ class HttpClient:
         connect_timeout: seconds to connect (and, for TLS, to shake hands).
         ssl_context: the TLS context of ``https://`` URLs (default: the system's trust
             store, no client certificate).
+        max_body: the largest response body read; a larger one is a
+            :class:`RemoteProtocolError`.
     """
 
     def __init__(
-        self, *, connect_timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None
+        self,
+        *,
+        connect_timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        max_body: int = MAX_BODY,
     ) -> None:
         self.connect_timeout = connect_timeout
+        self.max_body = max_body
         self.ssl_context = ssl_context
         self._idle: dict[tuple[str, int], deque[_Connection]] = {}
         self._closed = False
@@ -179,9 +191,7 @@ class HttpClient:
 
     def _release(self, host: str, port: int, connection: _Connection) -> bool:
         """Keep a connection for reuse if both sides allow it."""
-        conn = connection.conn
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE and not self._closed:
-            conn.start_next_cycle()
+        if connection.keep and not self._closed:
             connection.responded = False
             idle = self._idle.setdefault((host, port), deque())
             if len(idle) < MAX_IDLE_PER_HOST:
@@ -233,32 +243,33 @@ class HttpClient:
         body: bytes,
         headers: list[tuple[str, str]] | None,
     ) -> HttpResponse:
-        all_headers = [("Host", f"{host}:{port}"), ("Content-Length", str(len(body)))]
-        if headers:
-            all_headers.extend(headers)
-        request = h11.Request(method=method, target=path, headers=all_headers)
-        if body:
-            await connection.send(request, h11.Data(data=body), h11.EndOfMessage())
-        else:
-            await connection.send(request, h11.EndOfMessage())
-        event = await connection.next_event()
-        if isinstance(event, h11.ConnectionClosed):
-            raise ReadError(f"{connection.host} closed the connection before answering")
-        if not isinstance(event, h11.Response):
-            raise RemoteProtocolError(f"{connection.host} sent {type(event).__name__} first")
-        connection.responded = True
-        status = event.status_code
-        response_headers = {k.decode().lower(): v.decode() for k, v in event.headers}
-        chunks: list[bytes] = []
+        request = request_bytes(method, path, f"{host}:{port}", body, headers or ())
+        try:
+            await connection.stream.send(request)
+        except _STREAM_ERRORS as exc:
+            raise WriteError(f"writing to {connection.host} failed: {exc!r}") from exc
+        reader = ResponseReader(method, max_body=self.max_body)
         while True:
-            event = await connection.next_event()
-            if isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            elif isinstance(event, h11.ConnectionClosed):
-                raise ReadError(f"{connection.host} closed the connection mid-response")
-        return HttpResponse(status, response_headers, b"".join(chunks))
+            try:
+                data = await connection.stream.receive(READ_SIZE)
+            except anyio.EndOfStream:
+                data = b""
+            except _STREAM_ERRORS as exc:
+                raise ReadError(f"reading from {connection.host} failed: {exc!r}") from exc
+            if not data and not connection.responded:
+                # Closed before a byte of a response: a lost connection, not a protocol
+                # breach (over TLS, how a server refuses a client certificate).
+                raise ReadError(
+                    f"{connection.host} closed the connection before answering{connection.hint()}"
+                )
+            connection.responded = True
+            try:
+                if reader.feed(data):
+                    break
+            except RemoteProtocolError as exc:
+                raise RemoteProtocolError(f"{connection.host} broke HTTP/1.1: {exc}") from None
+        connection.keep = reader.keep_alive
+        return HttpResponse(reader.status, reader.headers, reader.body)
 
     async def stream_lines(
         self, url: str, *, headers: list[tuple[str, str]] | None = None

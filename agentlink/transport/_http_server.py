@@ -38,7 +38,7 @@ from agentlink.security._tls import agent_id_of
 
 from ._base import FrameHandler, Origin
 
-__all__ = ["IDENTITY_SCOPE_KEY", "HttpApp", "identity_protocol"]
+__all__ = ["CONNECTION_SCOPE_KEY", "Connection", "HttpApp", "connection_protocol"]
 
 log = logging.getLogger("agentlink.http")
 
@@ -50,8 +50,8 @@ JSON: Final = [(b"content-type", b"application/json")]
 #: The agent id of a registry (protocol/SPEC.md, Registry).
 REGISTRY_ADDRESS: Final = "registry"
 SSE_KEEPALIVE_MS: Final = 15_000
-#: The ASGI scope key holding the agent id of a connection's verified client certificate.
-IDENTITY_SCOPE_KEY: Final = "agentlink.identity"
+#: The ASGI scope key holding the :class:`Connection` a request came on.
+CONNECTION_SCOPE_KEY: Final = "agentlink.connection"
 
 
 class HttpApp:
@@ -93,10 +93,11 @@ class HttpApp:
         method = scope["method"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
+        connection: Connection | None = scope.get(CONNECTION_SCOPE_KEY)
         origin = Origin(
             "http",
             remote=None if client is None else f"{client[0]}:{client[1]}",
-            identity=scope.get(IDENTITY_SCOPE_KEY) if self.tls else None,
+            identity=connection.identity if self.tls and connection is not None else None,
             headers=headers,
         )
         try:
@@ -108,7 +109,7 @@ class HttpApp:
                 if method != "POST":
                     await _plain(send, 405, b"use POST for /rpc", [(b"allow", b"POST")])
                 else:
-                    await self._rpc(handler, origin, headers, receive, send)
+                    await self._rpc(handler, origin, headers, receive, send, connection)
             elif path == "/.well-known/agentlink.json" and method == "GET":
                 await self._card(handler, origin, send)
             elif path.startswith("/tasks/") and path.endswith("/events") and method == "GET":
@@ -153,6 +154,7 @@ class HttpApp:
         headers: dict[str, str],
         receive: Receive,
         send: Send,
+        connection: Connection | None,
     ) -> None:
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
@@ -178,18 +180,29 @@ class HttpApp:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        # A caller that goes away cancels its work: our own server cancels it when the
+        # connection is lost; under another ASGI server a task watches for the disconnect.
         reply: bytes | None = None
-        # Run the work while watching the connection: a caller that goes away cancels it.
-        async with anyio.create_task_group() as tg:
+        if connection is not None:
+            with anyio.CancelScope() as scope:
+                connection.running.add(scope)
+                try:
+                    reply = await handler(body, origin)
+                finally:
+                    connection.running.discard(scope)
+            if scope.cancelled_caught:
+                return  # nobody is left to answer
+        else:
+            async with anyio.create_task_group() as tg:
 
-            async def watch() -> None:
-                while (await receive())["type"] != "http.disconnect":
-                    pass
+                async def watch() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(watch)
+                reply = await handler(body, origin)
                 tg.cancel_scope.cancel()
-
-            tg.start_soon(watch)
-            reply = await handler(body, origin)
-            tg.cancel_scope.cancel()
         if reply is None:
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
@@ -330,7 +343,8 @@ def _task_over(page: dict[str, Any], seq: int) -> bool:
 
 
 async def _respond(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": JSON})
+    headers = [*JSON, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -359,25 +373,48 @@ async def _plain(
     await send({"type": "http.response.body", "body": text})
 
 
-def identity_protocol(base: Any, *, require_identity: bool) -> Any:
-    """A uvicorn HTTP protocol class (subclass of ``base``) that reads the agent id of each
-    TLS connection's verified client certificate once, when the connection is made, and
-    hands it to the application in the scope under :data:`IDENTITY_SCOPE_KEY`.
+class Connection:
+    """What the server knows of one HTTP connection: the agent id of its verified client
+    certificate, and the requests running on it, cancelled when the connection is lost."""
+
+    __slots__ = ("identity", "running")
+
+    def __init__(self, identity: str | None) -> None:
+        self.identity = identity
+        self.running: set[anyio.CancelScope] = set()
+
+    def lost(self) -> None:
+        for scope in self.running:
+            scope.cancel()
+
+
+def connection_protocol(base: Any, *, tls: bool, require_identity: bool) -> Any:
+    """A uvicorn HTTP protocol class (subclass of ``base``) that hands the application a
+    :class:`Connection` in the scope under :data:`CONNECTION_SCOPE_KEY`.
+
+    Over TLS the agent id of the verified client certificate is read once, when the
+    connection is made. When the connection is lost, the requests running on it are
+    cancelled: a caller that goes away takes its pending work with it, at no cost per
+    request (no watcher task).
 
     Args:
-        require_identity: close connections whose certificate names no agent (mutual
+        tls: the connection is TLS: read the client certificate.
+        require_identity: close TLS connections whose certificate names no agent (mutual
             TLS); otherwise they are served with no identity.
     """
 
-    class IdentityProtocol(base):  # type: ignore[misc]
+    class ConnectionProtocol(base):  # type: ignore[misc]
         app: Any
         refused = False
+        connection: Connection | None = None
 
         def connection_made(self, transport: Any) -> None:
-            ssl_object = transport.get_extra_info("ssl_object")
-            identity = None if ssl_object is None else agent_id_of(ssl_object.getpeercert())
+            identity = None
+            if tls:
+                ssl_object = transport.get_extra_info("ssl_object")
+                identity = None if ssl_object is None else agent_id_of(ssl_object.getpeercert())
             super().connection_made(transport)
-            if identity is None and require_identity:
+            if tls and identity is None and require_identity:
                 log.warning(
                     "closing a TLS connection from %s: its certificate names no agent "
                     "(a URI SAN urn:agentlink:agent:<id>)",
@@ -387,16 +424,22 @@ def identity_protocol(base: Any, *, require_identity: bool) -> Any:
                 transport.abort()
                 return
             app = self.app
+            connection = self.connection = Connection(identity)
 
-            async def with_identity(scope: Scope, receive: Receive, send: Send) -> None:
-                scope[IDENTITY_SCOPE_KEY] = identity
+            async def with_connection(scope: Scope, receive: Receive, send: Send) -> None:
+                scope[CONNECTION_SCOPE_KEY] = connection
                 await app(scope, receive, send)
 
-            self.app = with_identity
+            self.app = with_connection
 
         def data_received(self, data: bytes) -> None:
             # A closing TLS transport still hands over what it had already read.
             if not self.refused:
                 super().data_received(data)
 
-    return IdentityProtocol
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.connection is not None:
+                self.connection.lost()
+            super().connection_lost(exc)
+
+    return ConnectionProtocol

@@ -273,3 +273,48 @@ async def test_agents_register_again_after_the_registry_restarts() -> None:
                     )
                 assert [c["agent_id"] for c in changes["changes"]] == ["cnc-7"]
                 assert [c.id for c in await hub.discover(role="execution")] == ["cnc-7"]
+
+
+async def test_a_caller_that_goes_away_cancels_its_work() -> None:
+    """The connection closes while a tool runs: the tool is cancelled, and the server goes
+    on serving."""
+    started, cancelled = anyio.Event(), anyio.Event()
+    press = Agent("press", role="execution")
+
+    @press.tool
+    async def hold(seconds: float) -> dict[str, bool]:
+        started.set()
+        try:
+            await anyio.sleep(seconds)
+        except anyio.get_cancelled_exc_class():
+            cancelled.set()
+            raise
+        return {"held": True}
+
+    @press.tool
+    async def echo(text: str) -> dict[str, str]:
+        return {"text": text}
+
+    server = HttpTransport()
+    async with Runtime(agents=[press], transport=server, registry=None):
+        frame = rpc("tools/call", {"name": "hold", "arguments": {"seconds": 600}})
+        request = (
+            f"POST /agents/press/rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(frame)}\r\n\r\n"
+        ).encode() + frame
+        with anyio.fail_after(10):
+            stream = await anyio.connect_tcp("127.0.0.1", server.port)
+            await stream.send(request)
+            await started.wait()
+            await stream.aclose()
+            await cancelled.wait()
+        client = HttpClient()
+        try:
+            answer = await post(
+                client,
+                f"{server.url}/agents/press/rpc",
+                rpc("tools/call", {"name": "echo", "arguments": {"text": "still here"}}, 2),
+            )
+            assert orjson.loads(answer.body)["result"]["output"] == {"text": "still here"}
+        finally:
+            await client.aclose()
