@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--json FILE] [--only GROUP ...]``"""
+"""``python -m bench [--quick] [--json FILE] [--markdown FILE] [--only GROUP ...]``"""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the report here")
     parser.add_argument(
+        "--markdown", type=Path, metavar="FILE", help="also write the tables here, as Markdown"
+    )
+    parser.add_argument(
         "--only",
         nargs="+",
         choices=list(GROUPS),
@@ -28,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         help=f"run these groups only: {', '.join(GROUPS)}",
     )
     args = parser.parse_args(argv)
-    return run(Options(quick=args.quick, json=args.json, only=tuple(args.only)))
+    options = Options(
+        quick=args.quick, json=args.json, markdown=args.markdown, only=tuple(args.only)
+    )
+    return run(options)
 
 
 if __name__ == "__main__":

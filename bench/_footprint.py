@@ -40,7 +40,7 @@ from ._settings import Settings
 
 __all__ = ["footprint", "main"]
 
-RUNTIME_SIZE = 500  # agents per Runtime in step 1
+RUNTIME_SIZE = 5_000  # agents per Runtime in step 1
 SAMPLE = 500  # cards and agents measured with tracemalloc in step 2
 
 

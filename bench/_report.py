@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -159,19 +160,25 @@ class Report:
             "targets": self.targets,
         }
 
-    def render(self, console: Console) -> None:
+    def render(self, console: Console, *, markdown: bool = False) -> None:
         """Call figures as one table (a row per subject and number of callers), the other
-        figures as another, then the targets."""
-        calls = Table(title="tool calls: latency and throughput", title_justify="left")
+        figures as another, then the targets; as Markdown tables with ``markdown``."""
+        style = _markdown_style if markdown else _terminal_style
+        calls = Table(**style("tool calls: latency and throughput"))
         for column in ("group", "subject", "callers", "p50 us", "p99 us", "calls/s", "floor"):
             calls.add_column(column, justify="left" if column in _LEFT else "right")
-        others = Table(title="other figures", title_justify="left")
+        others = Table(**style("other figures"))
+
+        def section(table: Table) -> None:
+            if not markdown:  # a Markdown table has no sections
+                table.add_section()
+
         for column in ("group", "figure", "value", "unit", "x floor", "floor", "x anchor"):
             others.add_column(column, justify="left" if column in _LEFT else "right")
         for group in self.groups.values():
             if group.status != "ok":
                 others.add_row(group.name, f"[yellow]{group.status}[/]: {escape(group.note)}")
-                others.add_section()
+                section(others)
                 continue
             rows: dict[tuple[str, str], dict[str, Figure]] = {}
             for figure in group.figures:
@@ -204,26 +211,32 @@ class Report:
                     "" if floor is None else floor.rsplit(" p50 ", 1)[0],
                 )
             if rows:
-                calls.add_section()
+                section(calls)
             elif group.figures:
-                others.add_section()
+                section(others)
         if calls.row_count:
+            if markdown:
+                console.print("### Tool calls\n")
             console.print(calls)
         if others.row_count:
+            if markdown:
+                console.print("### Other figures\n")
             console.print(others)
         for group in self.groups.values():
             if group.status == "ok" and group.note:
                 console.print(f"[dim]{group.name}: {escape(group.note)}[/]")
         if self.targets:
-            console.print(self._targets_table())
+            if markdown:
+                console.print("### Targets\n")
+            console.print(self._targets_table(style))
         machine = self.machine
         console.print(
             f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
             f"load average {machine['load_average']}; {self.seconds:.0f} s"
         )
 
-    def _targets_table(self) -> Table:
-        table = Table(title="targets", title_justify="left")
+    def _targets_table(self, style: Any) -> Table:
+        table = Table(**style("targets"))
         for column in ("target", "measured", "wanted", "met"):
             table.add_column(column, justify="left" if column in _LEFT else "right")
         for target in self.targets:
@@ -237,6 +250,14 @@ class Report:
                 verdict,
             )
         return table
+
+
+def _terminal_style(title: str) -> dict[str, Any]:
+    return {"title": title, "title_justify": "left"}
+
+
+def _markdown_style(title: str) -> dict[str, Any]:
+    return {"box": box.MARKDOWN, "show_edge": True, "pad_edge": False}
 
 
 _CALL = re.compile(r"^(.*) (p50|p99|calls/s) @(\d+)$")

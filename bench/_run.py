@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 import sys
 import time
 import traceback
@@ -42,6 +44,7 @@ GROUPS: dict[str, tuple[str, GroupRun]] = {
 class Options:
     quick: bool = False
     json: Path | None = None
+    markdown: Path | None = None
     only: tuple[str, ...] = ()
 
 
@@ -78,6 +81,13 @@ def run(options: Options) -> int:
     report.seconds = time.perf_counter() - start
     report.targets = evaluate(report)
     report.render(console)
+    if options.markdown is not None:
+        buffer = io.StringIO()
+        report.render(Console(file=buffer, width=1000, no_color=True), markdown=True)
+        lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+        options.markdown.write_text(text, encoding="utf-8")
+        console.print(f"Markdown written to {options.markdown}")
     if options.json is not None:
         import orjson
 

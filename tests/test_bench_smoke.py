@@ -57,8 +57,20 @@ def _check_figures(name: str, group: dict[str, Any]) -> None:
 def test_quick_run_reports_every_group(tmp_path: Path) -> None:
     selected = _selected()
     report_path = tmp_path / "bench.json"
+    markdown_path = tmp_path / "bench.md"
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--json", str(report_path), "--only", *selected],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--json",
+            str(report_path),
+            "--markdown",
+            str(markdown_path),
+            "--only",
+            *selected,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -68,6 +80,12 @@ def test_quick_run_reports_every_group(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "targets" in done.stdout
     report = json.loads(report_path.read_text())
+    markdown = markdown_path.read_text()
+    for heading in ("### Tool calls", "### Other figures", "### Targets"):
+        assert heading in markdown
+    table_rows = [line for line in markdown.splitlines() if line.startswith("|")]
+    for target in report["targets"]:
+        assert any(target["text"] in row for row in table_rows), target["text"]
 
     assert report["quick"] is True
     assert report["seconds"] > 0
