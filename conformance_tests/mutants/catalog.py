@@ -312,12 +312,8 @@ def _transport_oversize_accepted(transport: Any, runtime: Any) -> None:
 def _transport_any_content_type(transport: Any, runtime: Any) -> None:
     original = transport.app._rpc
 
-    async def rpc(
-        handler: Any, origin: Any, headers: dict[str, str], receive: Any, send: Any
-    ) -> None:
-        await original(
-            handler, origin, {**headers, "content-type": "application/json"}, receive, send
-        )
+    async def rpc(handler: Any, origin: Any, headers: dict[str, str], *rest: Any) -> None:
+        await original(handler, origin, {**headers, "content-type": "application/json"}, *rest)
 
     transport.app._rpc = rpc
 
