@@ -78,15 +78,28 @@ class _Connection:
         # Whether the server lets the connection carry another request.
         self.keep = True
 
-    async def send(self, *events: h11.Event) -> None:
-        """Send events in one write: a request split over several segments would wait for
+    async def write(self, data: bytes) -> None:
+        """Send ``data`` in one write: a request split over several segments would wait for
         delayed ACKs (Nagle), about 40 ms a call."""
+        try:
+            await self.stream.send(data)
+        except _STREAM_ERRORS as exc:
+            raise WriteError(f"writing to {self.host} failed: {exc!r}") from exc
+
+    async def receive(self) -> bytes:
+        """The next bytes from the server; b"" once it has closed the connection."""
+        try:
+            return await self.stream.receive(READ_SIZE)
+        except anyio.EndOfStream:
+            return b""
+        except _STREAM_ERRORS as exc:
+            raise ReadError(f"reading from {self.host} failed: {exc!r}") from exc
+
+    async def send(self, *events: h11.Event) -> None:
+        """Send h11 events in one write."""
         data = b"".join(self.conn.send(event) or b"" for event in events)
         if data:
-            try:
-                await self.stream.send(data)
-            except _STREAM_ERRORS as exc:
-                raise WriteError(f"writing to {self.host} failed: {exc!r}") from exc
+            await self.write(data)
 
     async def next_event(self) -> h11.Event:
         while True:
@@ -103,13 +116,7 @@ class _Connection:
             if event is h11.PAUSED:
                 raise RemoteProtocolError(f"{self.host} answered more than was asked")
             if event is h11.NEED_DATA:
-                try:
-                    data = await self.stream.receive(READ_SIZE)
-                except anyio.EndOfStream:
-                    data = b""
-                except _STREAM_ERRORS as exc:
-                    raise ReadError(f"reading from {self.host} failed: {exc!r}") from exc
-                self.conn.receive_data(data)
+                self.conn.receive_data(await self.receive())
                 continue
             assert isinstance(event, h11.Event)
             return event
@@ -243,19 +250,10 @@ class HttpClient:
         body: bytes,
         headers: list[tuple[str, str]] | None,
     ) -> HttpResponse:
-        request = request_bytes(method, path, f"{host}:{port}", body, headers or ())
-        try:
-            await connection.stream.send(request)
-        except _STREAM_ERRORS as exc:
-            raise WriteError(f"writing to {connection.host} failed: {exc!r}") from exc
+        await connection.write(request_bytes(method, path, f"{host}:{port}", body, headers or ()))
         reader = ResponseReader(method, max_body=self.max_body)
         while True:
-            try:
-                data = await connection.stream.receive(READ_SIZE)
-            except anyio.EndOfStream:
-                data = b""
-            except _STREAM_ERRORS as exc:
-                raise ReadError(f"reading from {connection.host} failed: {exc!r}") from exc
+            data = await connection.receive()
             if not data and not connection.responded:
                 # Closed before a byte of a response: a lost connection, not a protocol
                 # breach (over TLS, how a server refuses a client certificate).

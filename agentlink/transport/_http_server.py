@@ -18,7 +18,8 @@ in the ASGI scope and every frame of the connection reaches its handler with
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from typing import Any, Final
 from urllib.parse import parse_qs
 
@@ -37,6 +38,7 @@ from agentlink.model import (
 from agentlink.security._tls import agent_id_of
 
 from ._base import FrameHandler, Origin
+from ._http_wire import count
 
 __all__ = ["CONNECTION_SCOPE_KEY", "Connection", "HttpApp", "connection_protocol"]
 
@@ -161,7 +163,7 @@ class HttpApp:
             await _plain(send, 415, b"Content-Type must be application/json")
             return
         declared = headers.get("content-length")
-        size = None if declared is None else _count(declared)
+        size = None if declared is None else count(declared)
         if size is not None and size > self.max_bytes:
             await _too_large(send, self.max_bytes, size)
             return
@@ -193,16 +195,8 @@ class HttpApp:
             if scope.cancelled_caught:
                 return  # nobody is left to answer
         else:
-            async with anyio.create_task_group() as tg:
-
-                async def watch() -> None:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    tg.cancel_scope.cancel()
-
-                tg.start_soon(watch)
+            async with _until_disconnect(receive):
                 reply = await handler(body, origin)
-                tg.cancel_scope.cancel()
         if reply is None:
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
@@ -255,7 +249,7 @@ class HttpApp:
         """Stream a long-polled sequence as Server-Sent Events, resuming after Last-Event-ID."""
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         start = origin.headers.get("last-event-id") or (query.get("after_seq") or ["0"])[0]
-        seq = _count(start)
+        seq = count(start)
         if seq is None or seq >= 2**63:
             await _error(send, 400, InvalidParams("Last-Event-ID / after_seq must be an integer"))
             return
@@ -279,14 +273,7 @@ class HttpApp:
                 ],
             }
         )
-        async with anyio.create_task_group() as tg:
-
-            async def watch() -> None:
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(watch)
+        async with _until_disconnect(receive):
             page = first
             while True:
                 items = page[items_key]
@@ -317,22 +304,27 @@ class HttpApp:
                     # Refused mid-stream (the caller's token expired, a limit): the stream
                     # ends; the client reconnects with Last-Event-ID and new credentials.
                     break
-            tg.cancel_scope.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+@asynccontextmanager
+async def _until_disconnect(receive: Receive) -> AsyncIterator[None]:
+    """Run the body while a task watches the ASGI connection: a client that goes away
+    cancels the body (which then ends quietly)."""
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        yield
+        tg.cancel_scope.cancel()
 
 
 #: HTTP status of a stream refused before it starts, by error code (others: 400).
 _SSE_STATUS: Final = {-32001: 404, -32010: 404, -32021: 401, -32022: 403, -32026: 429}
-
-
-def _count(text: str) -> int | None:
-    """A non-negative decimal integer written in ASCII digits, else None. (``str.isdigit``
-    also takes digits such as ``²`` that ``int`` refuses, and ``int`` refuses more than
-    4,300 digits: both would have crashed the request.)"""
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 4000:
-        return None
-    return int(text)
 
 
 def _task_over(page: dict[str, Any], seq: int) -> bool:

@@ -16,7 +16,7 @@ from typing import Final
 
 from agentlink.model import RemoteProtocolError, UsageError
 
-__all__ = ["MAX_HEAD", "ResponseReader", "request_bytes"]
+__all__ = ["MAX_HEAD", "ResponseReader", "count", "request_bytes"]
 
 #: The most bytes a response's status line and header fields may take.
 MAX_HEAD: Final = 65_536
@@ -139,7 +139,7 @@ class ResponseReader:
                 raise RemoteProtocolError(f"an unsupported transfer coding {coding!r}")
             self._chunked = True
         elif "content-length" in self.headers:
-            self._length = _count(self.headers["content-length"])
+            self._length = _length(self.headers["content-length"])
             self._check_size(self._length)
         else:
             self.keep_alive = False  # the body runs to the end of the connection
@@ -152,7 +152,7 @@ class ResponseReader:
                 if len(buffer) > 1024:
                     raise RemoteProtocolError("a chunk size line over 1 KiB")
                 return False
-            size = _count(bytes(buffer[:line_end]).split(b";")[0].strip(), base=16)
+            size = _length(bytes(buffer[:line_end]).split(b";")[0], base=16)
             if size == 0:
                 # The last chunk; trailer fields (none expected) end with an empty line.
                 end = buffer.find(b"\r\n\r\n", line_end)
@@ -175,10 +175,21 @@ class ResponseReader:
             raise RemoteProtocolError(f"a response body over {self._max_body} bytes")
 
 
-def _count(text: str | bytes, *, base: int = 10) -> int:
-    """A non-negative integer written in ASCII digits of ``base`` (10 or 16)."""
-    raw = text.encode("latin-1") if isinstance(text, str) else text
+def count(text: str | bytes, *, base: int = 10, max_digits: int = 4000) -> int | None:
+    """A non-negative integer written in ASCII digits of ``base`` (10 or 16), surrounding
+    spaces aside, else None. (``str.isdigit`` also takes digits such as ``²`` that ``int``
+    refuses, and ``int`` refuses more than 4,300 digits: neither may crash a request.)"""
+    raw = (text.encode("latin-1", "replace") if isinstance(text, str) else text).strip()
     digits = b"0123456789abcdefABCDEF" if base == 16 else b"0123456789"
-    if not raw or len(raw) > 16 or raw.strip(digits):
-        raise RemoteProtocolError(f"not a valid length: {raw[:20]!r}")
+    if not raw or len(raw) > max_digits or raw.strip(digits):
+        return None
     return int(raw, base)
+
+
+def _length(text: str | bytes, *, base: int = 10) -> int:
+    """A length in a response (at most 16 digits), or a :class:`RemoteProtocolError`."""
+    value = count(text, base=base, max_digits=16)
+    if value is None:
+        raw = text if isinstance(text, bytes) else text.encode("latin-1", "replace")
+        raise RemoteProtocolError(f"not a valid length: {raw[:20]!r}")
+    return value
