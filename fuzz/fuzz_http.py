@@ -41,6 +41,7 @@ with atheris.instrument_imports(include=["agentlink", "orjson"]):
     from agentlink.runtime import Runtime
     from agentlink.transport import HttpTransport
     from tests.security.http_fuzz_helpers import (
+        GOOD,
         MAX_BYTES,
         METHODS,
         asgi_request,
@@ -70,18 +71,6 @@ CONTENT_TYPES = [
     None,
 ]
 HEADER_NAMES = [b"last-event-id", b"authorization", b"content-length", b"x-junk", b"expect"]
-GOOD = orjson.dumps(
-    {
-        "jsonrpc": "2.0",
-        "id": "good",
-        "method": "tools/call",
-        "params": {
-            "_meta": {"protocol": "agentlink/0.1", "message_id": "m-good"},
-            "name": "echo",
-            "arguments": {"text": "still here"},
-        },
-    }
-)
 SEEDS = [
     GOOD,
     b"[" + GOOD + b"," + GOOD + b"]",

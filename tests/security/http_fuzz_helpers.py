@@ -20,6 +20,19 @@ from agentlink.model import ERROR_CLASSES, Message
 from agentlink.runtime import Agent, MessageContext, ToolContext
 
 MAX_BYTES = 16_384
+#: A request that must be served after any input: the server is still up.
+GOOD = orjson.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": "good",
+        "method": "tools/call",
+        "params": {
+            "_meta": {"protocol": "agentlink/0.1", "message_id": "m-good"},
+            "name": "echo",
+            "arguments": {"text": "still here"},
+        },
+    }
+)
 MAX_DEPTH = 64  # the dispatcher's default (ALP-CORE-018 allows down to 32)
 METHODS = (
     "agent/card",

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from agentlink.runtime import Runtime
 from agentlink.transport import HttpTransport
 from tests.security.http_fuzz_helpers import (
+    GOOD,
     MAX_BYTES,
     METHODS,
     asgi_request,
@@ -36,18 +37,6 @@ from tests.security.http_fuzz_helpers import (
 
 pytestmark = pytest.mark.anyio
 
-GOOD = orjson.dumps(
-    {
-        "jsonrpc": "2.0",
-        "id": "good",
-        "method": "tools/call",
-        "params": {
-            "_meta": {"protocol": "agentlink/0.1", "message_id": "m-good"},
-            "name": "echo",
-            "arguments": {"text": "still here"},
-        },
-    }
-)
 FUZZ = settings(
     max_examples=150,
     deadline=None,
